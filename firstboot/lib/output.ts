@@ -1,0 +1,80 @@
+// Console output for both programs: human text (coloured on a TTY), or one JSON document with
+// --json. Commands report through an Output, never console.log, so --json/-q/-v behave alike everywhere.
+import pc from 'picocolors';
+import { ConfigError, OberError, formatIssues } from './errors.js';
+
+export interface GlobalOptions {
+  json?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+  color?: boolean;
+}
+
+export class Output {
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly verbose: boolean;
+  private readonly c: ReturnType<typeof pc.createColors>;
+
+  constructor(
+    opts: GlobalOptions = {},
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly err: NodeJS.WritableStream = process.stderr,
+  ) {
+    this.json = !!opts.json;
+    this.quiet = !!opts.quiet;
+    this.verbose = !!opts.verbose;
+    const tty = (out as { isTTY?: boolean }).isTTY === true;
+    this.c = pc.createColors(opts.color ?? (tty && !process.env.NO_COLOR));
+  }
+
+  get colors(): ReturnType<typeof pc.createColors> {
+    return this.c;
+  }
+
+  /** Normal progress/result text; suppressed by --quiet and --json. */
+  info(msg: string): void {
+    if (!this.quiet && !this.json) this.err.write(msg + '\n');
+  }
+
+  /** Result text that is the command's product (e.g. a rendered file list); suppressed by --json. */
+  result(msg: string): void {
+    if (!this.json) this.out.write(msg + '\n');
+  }
+
+  detail(msg: string): void {
+    if (this.verbose && !this.json) this.err.write(this.c.dim(msg) + '\n');
+  }
+
+  ok(msg: string): void {
+    this.info(`${this.c.green('✓')} ${msg}`);
+  }
+
+  warn(msg: string): void {
+    if (!this.json) this.err.write(`${this.c.yellow('warning:')} ${msg}\n`);
+  }
+
+  /** The single JSON document of a --json run. */
+  emitJson(data: unknown): void {
+    this.out.write(JSON.stringify(data, null, 2) + '\n');
+  }
+
+  /** Report an error; returns the exit code to use. */
+  failure(e: unknown): number {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const code = err instanceof OberError ? err.exitCode : 1;
+    if (this.json) {
+      this.emitJson({
+        ok: false,
+        error: { kind: err.name, message: err.message, ...(err instanceof ConfigError ? { issues: err.issues } : {}) },
+      });
+    } else if (err instanceof ConfigError) {
+      this.err.write(`${this.c.red('error:')} ${err.source}: ${err.issues.length} problem(s)\n${formatIssues(err.issues)}\n`);
+    } else if (err instanceof OberError) {
+      this.err.write(`${this.c.red('error:')} ${err.message}\n`);
+    } else {
+      this.err.write(`${this.c.red('internal error:')} ${err.stack ?? err.message}\n`);
+    }
+    return code;
+  }
+}
