@@ -1,7 +1,8 @@
 import type { Register } from '../lib/program.js';
+import { contractRegisters } from './contract.js';
 
 /** Commands shared by the node program and the admin tool (the node contract: validate, render). */
-export const contractCommands: Register[] = [];
+export const contractCommands: Register[] = [...contractRegisters];
 
 /** Commands of the node program. */
 export const nodeCommands: Register[] = [...contractCommands];

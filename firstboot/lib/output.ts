@@ -25,7 +25,8 @@ export class Output {
     this.quiet = !!opts.quiet;
     this.verbose = !!opts.verbose;
     const tty = (out as { isTTY?: boolean }).isTTY === true;
-    this.c = pc.createColors(opts.color ?? (tty && !process.env.NO_COLOR));
+    // commander's --no-color makes `color` default to true, so only an explicit false counts.
+    this.c = pc.createColors(opts.color !== false && tty && !process.env.NO_COLOR);
   }
 
   get colors(): ReturnType<typeof pc.createColors> {

@@ -1,10 +1,74 @@
+// Files that are the same on every node and are baked into the image at build time: the ober-*
+// systemd units, the watchdog drop-in, the VRRP notify script, the tmpfiles entry.
+import { nodeLayout, type Layout } from '../model/layout.js';
+import { OBER_VERSION } from '../version.js';
+import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
+import { DEBIAN_12, type Target } from './target.js';
+import { TEMPLATES } from './templates.js';
 
-/**
- * Files that are the same on every node and are baked into the image at build time: the ober-*
- * systemd units, the watchdog drop-in, the VRRP notify script. (Being filled in by the renderer
- * work; the signature is final.)
- */
-export function renderImageFiles(): RenderedFile[] {
-  return [];
+export interface ImageFilesOptions {
+  target?: Target;
+  layout?: Layout;
+}
+
+/** systemd RuntimeWatchdogSec / ShutdownWatchdogSec (the seed's values). */
+export const WATCHDOG = { runtime: '10s', shutdown: '2min' } as const;
+
+export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track'] as const;
+
+export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
+  const target = opts.target ?? DEBIAN_12;
+  const l = opts.layout ?? nodeLayout();
+  const header = `Part of the Herr Ober image (ober ${OBER_VERSION}). Do not edit: the root file system is read-only.`;
+  const view = {
+    header,
+    program: `${l.programDir}/ober-node.mjs`,
+    oberBin: l.oberBin,
+    haproxyCfg: l.haproxyCfg,
+    pidFile: l.haproxyPidFile,
+    masterSocket: l.haproxyMasterSocket,
+    exabgpConf: l.exabgpConf,
+    exabgpEnv: l.exabgpEnv,
+    birdConf: l.birdConf,
+    birdSocket: l.birdSocket,
+    keepalivedConf: l.keepalivedConf,
+    trackFile: l.trackFile,
+    runDir: l.runDir,
+    ...target.bin,
+  };
+  const units: Record<(typeof UNIT_NAMES)[number], string> = {
+    'ober-firstboot': TEMPLATES.unitFirstboot,
+    'ober-http': TEMPLATES.unitHttp,
+    'ober-bgp': TEMPLATES.unitBgp,
+    'ober-bfd': TEMPLATES.unitBfd,
+    'ober-ha': TEMPLATES.unitHa,
+    'ober-track': TEMPLATES.unitTrack,
+  };
+  const files: RenderedFile[] = UNIT_NAMES.map((u) => ({
+    path: `${l.unitDir}/${u}.service`,
+    mode: 0o644,
+    content: compile<typeof view>(units[u])(view),
+  }));
+  files.push({
+    path: `${l.systemConfDir}/50-herr-ober-watchdog.conf`,
+    mode: 0o644,
+    content: compile<{ header: string; runtime: string; shutdown: string }>(TEMPLATES.watchdogConf)({ header, ...WATCHDOG }),
+  });
+  files.push({
+    path: l.notifyScript,
+    mode: 0o755,
+    content: compile<{ header: string; stateDir: string }>(TEMPLATES.vrrpNotify)({ header, stateDir: l.vrrpStateDir }),
+  });
+  files.push({
+    path: `${l.root}/usr/lib/tmpfiles.d/ober.conf`,
+    mode: 0o644,
+    content: compile<{ header: string; runDir: string; vrrpStateDir: string; stateDir: string }>(TEMPLATES.tmpfilesConf)({
+      header,
+      runDir: l.runDir,
+      vrrpStateDir: l.vrrpStateDir,
+      stateDir: l.stateDir,
+    }),
+  });
+  return files;
 }

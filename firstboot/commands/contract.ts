@@ -1,0 +1,120 @@
+// `ober validate` and `ober render`: the node contract, available in both programs. The admin
+// tool runs them on a cluster file before anything is deployed; a node runs the same code at boot.
+import type { Command } from 'commander';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import path from 'node:path';
+import { ConfigError, type ConfigIssue } from '../lib/errors.js';
+import type { Output } from '../lib/output.js';
+import type { Register } from '../lib/program.js';
+import { deriveNode, type NodeConfig } from '../model/derive.js';
+import { namesToResolve, resolveClusterInputs, resolveNames } from '../model/inputs.js';
+import { loadClusterText } from '../model/load.js';
+import type { Cluster } from '../model/schema.js';
+import { renderNode, type RenderedFile } from '../render/index.js';
+import { DEBIAN_12, RHEL_10 } from '../render/target.js';
+
+export interface LoadedCluster {
+  /** As written, validated. */
+  cluster: Cluster;
+  /** With secrets and certificates read: what nodes receive. */
+  resolved: Cluster;
+  warnings: ConfigIssue[];
+}
+
+/** Read, validate and resolve a cluster file (the one way every admin command loads one). */
+export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedCluster> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read the cluster file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+  }
+  const { value: cluster, warnings } = loadClusterText(text, file, { now: Date.now() });
+  const resolved = await resolveClusterInputs(cluster, { baseDir: path.dirname(path.resolve(file)), env });
+  // Certificates read from files get the same checks node data gets.
+  const { validateCluster } = await import('../model/load.js');
+  validateCluster(resolved, `${file} (with files read)`, 'node-data', { now: Date.now() });
+  return { cluster, resolved, warnings };
+}
+
+export async function deriveAll(resolved: Cluster, only?: string): Promise<NodeConfig[]> {
+  const names = await resolveNames(namesToResolve(resolved));
+  const nodes = only ? [only] : resolved.nodes.map((n) => n.name);
+  return nodes.map((n) => deriveNode(resolved, n, { names }));
+}
+
+function reportWarnings(out: Output, warnings: ConfigIssue[]): void {
+  for (const w of warnings) out.warn(`${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
+}
+
+export async function writeRendered(outDir: string, files: readonly RenderedFile[]): Promise<void> {
+  for (const f of files) {
+    const dest = path.join(outDir, f.path);
+    await mkdir(path.dirname(dest), { recursive: true });
+    await writeFile(dest, f.content, { mode: f.mode });
+    await chmod(dest, f.mode);
+  }
+}
+
+const registerValidate: Register = (program, ctx) => {
+  program
+    .command('validate')
+    .description('check a cluster file: schema, cross-field rules, secrets and certificates, every node derivable')
+    .requiredOption('-c, --cluster <file>', 'cluster description (YAML)')
+    .action(async (opts: { cluster: string }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const { cluster, resolved, warnings } = await loadClusterFile(opts.cluster);
+      const nodes = await deriveAll(resolved);
+      // Render too: a template that cannot be filled for this cluster is a validation failure.
+      for (const n of nodes) renderNode(n);
+      reportWarnings(out, warnings);
+      if (out.json) {
+        out.emitJson({ ok: true, cluster: cluster.name, mode: cluster.mode, nodes: nodes.map((n) => n.node.name), warnings });
+      } else {
+        out.ok(`${opts.cluster}: cluster ${cluster.name}, mode ${cluster.mode}, ${nodes.length} node(s), ${cluster.vips.length} VIP(s) — valid`);
+      }
+    });
+};
+
+const registerRender: Register = (program, ctx) => {
+  program
+    .command('render')
+    .description("write a node's files as they will lie on the node (preview of first boot)")
+    .requiredOption('-c, --cluster <file>', 'cluster description (YAML)')
+    .option('-n, --node <name>', 'node to render (default: every node, each under <out>/<node>)')
+    .option('-o, --out <dir>', 'output directory (omit with --json to only list the files)')
+    .option('--target <family>', 'image family: debian or rhel', 'debian')
+    .action(async (opts: { cluster: string; node?: string; out?: string; target: string }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      if (opts.target !== 'debian' && opts.target !== 'rhel') {
+        throw new ConfigError('--target', [{ path: '--target', message: `'${opts.target}' is not a known image family`, hint: 'use debian or rhel' }]);
+      }
+      if (!opts.out && !out.json) {
+        throw new ConfigError('ober render', [{ path: '--out', message: 'is required (or use --json to list the files)', hint: 'ober render --cluster FILE --node NAME --out DIR' }]);
+      }
+      const { resolved, warnings } = await loadClusterFile(opts.cluster);
+      if (opts.node && !resolved.nodes.some((n) => n.name === opts.node)) {
+        throw new ConfigError(opts.cluster, [{ path: '--node', message: `no node named '${opts.node}'`, hint: `known nodes: ${resolved.nodes.map((n) => n.name).join(', ')}` }]);
+      }
+      reportWarnings(out, warnings);
+      const target = opts.target === 'rhel' ? RHEL_10 : DEBIAN_12;
+      const result: { node: string; dir?: string; files: { path: string; mode: string; bytes: number }[] }[] = [];
+      for (const n of await deriveAll(resolved, opts.node)) {
+        const files = renderNode(n, { target });
+        const dir = opts.out ? (opts.node ? opts.out : path.join(opts.out, n.node.name)) : undefined;
+        if (dir) await writeRendered(dir, files);
+        result.push({
+          node: n.node.name,
+          ...(dir ? { dir } : {}),
+          files: files.map((f) => ({ path: f.path, mode: f.mode.toString(8).padStart(4, '0'), bytes: Buffer.byteLength(f.content) })),
+        });
+        if (dir) {
+          out.ok(`${n.node.name}: ${files.length} files → ${dir}`);
+          for (const f of files) out.detail(`  ${f.mode.toString(8).padStart(4, '0')} ${f.path}`);
+        }
+      }
+      if (out.json) out.emitJson({ ok: true, warnings, nodes: result });
+    });
+};
+
+export const contractRegisters: Register[] = [registerValidate, registerRender];

@@ -1,0 +1,88 @@
+// Turning hostlists into typed entries: addresses, networks, names, host:port servers. Used by the
+// validation rules (to report errors) and by the derivation (to build the node's lists).
+import { expandHostlist, HostlistError } from './hostlist.js';
+import { hasHostBits, inCidr, isHostname, isIPv4, isPort, parseCidr } from './net.js';
+
+export type AddressEntry = { kind: 'ip'; value: string } | { kind: 'cidr'; value: string } | { kind: 'name'; value: string };
+
+export interface ServerEntry {
+  host: string;
+  hostKind: 'ip' | 'name';
+  port: number;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+/** A whitelist: IPv4 addresses, networks (no host bits) or host names to resolve. */
+export function parseAddressList(list: string | readonly string[]): Parsed<AddressEntry[]> {
+  let items: string[];
+  try {
+    items = expandHostlist(list);
+  } catch (e) {
+    if (e instanceof HostlistError) return { ok: false, errors: [e.message] };
+    throw e;
+  }
+  const errors: string[] = [];
+  const out: AddressEntry[] = [];
+  for (const it of items) {
+    if (it.includes('/')) {
+      const c = parseCidr(it);
+      if (typeof c === 'string') errors.push(c);
+      else if (hasHostBits(c)) errors.push(`'${it}' has host bits set (write the network address, e.g. the first address of the range)`);
+      else out.push({ kind: 'cidr', value: it });
+    } else if (isIPv4(it)) out.push({ kind: 'ip', value: it });
+    else if (/^[\d.]+$/.test(it)) errors.push(`'${it}' is not a valid IPv4 address`);
+    else if (isHostname(it)) out.push({ kind: 'name', value: it.replace(/\.$/, '').toLowerCase() });
+    else errors.push(`'${it}' is neither an IPv4 address, a network a.b.c.d/len nor a host name`);
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: out };
+}
+
+/** Backend servers: `host:port` (port defaults to `defaultPort` when absent). */
+export function parseServerList(list: string | readonly string[], defaultPort: number): Parsed<ServerEntry[]> {
+  let items: string[];
+  try {
+    items = expandHostlist(list);
+  } catch (e) {
+    if (e instanceof HostlistError) return { ok: false, errors: [e.message] };
+    throw e;
+  }
+  const errors: string[] = [];
+  const out: ServerEntry[] = [];
+  const seen = new Set<string>();
+  for (const it of items) {
+    const m = /^([^:]+)(?::(\d{1,5}))?$/.exec(it);
+    if (!m) {
+      errors.push(`'${it}' is not host or host:port`);
+      continue;
+    }
+    const [, host = '', portS] = m;
+    const port = portS === undefined ? defaultPort : Number(portS);
+    if (!isPort(port)) errors.push(`'${it}': port ${port} is outside 1-65535`);
+    let hostKind: ServerEntry['hostKind'];
+    if (isIPv4(host)) hostKind = 'ip';
+    else if (/^[\d.]+$/.test(host)) {
+      errors.push(`'${host}' is not a valid IPv4 address`);
+      continue;
+    } else if (isHostname(host)) hostKind = 'name';
+    else {
+      errors.push(`'${host}' is neither an IPv4 address nor a host name`);
+      continue;
+    }
+    const key = `${host.toLowerCase()}:${port}`;
+    if (seen.has(key)) errors.push(`'${it}' is listed twice`);
+    seen.add(key);
+    out.push({ host: hostKind === 'name' ? host.toLowerCase() : host, hostKind, port });
+  }
+  return errors.length ? { ok: false, errors } : { ok: true, value: out };
+}
+
+/** Does the address `ip` fall under the whitelist entry (an address or a network; names never match)? */
+export function addressMatches(ip: string, e: AddressEntry): boolean {
+  if (e.kind === 'ip') return e.value === ip;
+  if (e.kind === 'cidr') {
+    const c = parseCidr(e.value);
+    return typeof c !== 'string' && inCidr(ip, c);
+  }
+  return false;
+}

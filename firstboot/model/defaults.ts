@@ -1,0 +1,23 @@
+// Kernel settings every node gets (/etc/sysctl.d/99-herr-ober.conf in the seed's design), in the
+// order they are written. Cluster `sysctl:` and node `overrides.sysctl` replace or extend them.
+export const DEFAULT_SYSCTL: ReadonlyArray<readonly [string, string, string]> = [
+  // [key, value, why]
+  ['net.core.netdev_max_backlog', '250000', 'absorb micro-bursts at high packet rates'],
+  ['net.core.somaxconn', '65535', 'accept queue for connection storms'],
+  ['net.core.rmem_max', '134217728', '128 MiB socket buffers for long fat S3 transfers'],
+  ['net.core.wmem_max', '134217728', ''],
+  ['net.ipv4.tcp_rmem', '4096 87380 134217728', ''],
+  ['net.ipv4.tcp_wmem', '4096 65536 134217728', ''],
+  ['net.core.default_qdisc', 'fq', 'BBR paces with fq'],
+  ['net.ipv4.tcp_congestion_control', 'bbr', ''],
+  ['net.ipv4.ip_local_port_range', '1024 65535', 'more source ports towards the RGWs'],
+  ['vm.panic_on_oom', '1', 'an OOM panics, and kernel.panic reboots: faster than a limping node'],
+  ['kernel.panic', '10', 'reboot 10 s after a panic'],
+  ['net.ipv4.ip_nonlocal_bind', '1', 'HAProxy binds VIPs the node does not hold (keepalived backups)'],
+  ['net.ipv4.conf.all.arp_ignore', '1', 'answer ARP only for addresses on the asking interface: VIPs on lo-vip stay silent'],
+  ['net.ipv4.conf.all.arp_announce', '2', 'use the interface address as ARP source, never a VIP'],
+  ['net.ipv4.conf.all.rp_filter', '2', 'loose reverse-path filter: VIP traffic arrives on a different interface than the VIP'],
+  ['net.ipv4.conf.default.rp_filter', '2', ''],
+  ['net.ipv4.tcp_fin_timeout', '15', ''],
+  ['net.ipv4.tcp_tw_reuse', '1', 'reuse TIME_WAIT sockets for new backend connections'],
+];

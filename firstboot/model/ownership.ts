@@ -1,0 +1,64 @@
+// Keepalived mode: which node owns which VIP, and who backs it up in which order.
+//
+// Rendezvous (highest-random-weight) hashing: every (VIP, node) pair gets a score from a hash of
+// both names; a VIP prefers nodes by descending score. Because a score depends only on the two
+// names, the result is the same on every machine and for any order of the node list, and a node
+// that joins or leaves only changes the VIPs it wins or held (unlike `index mod N`).
+//
+// Bounded load (Mirrokni, Thorup, Zadimoghaddam, "Consistent Hashing with Bounded Loads", 2018):
+// VIPs are placed in a fixed order; each goes to its most preferred node that still has room.
+// Room is ⌊V/N⌋ per node plus V mod N extra slots, first come first served, so every node ends
+// with ⌊V/N⌋ or ⌈V/N⌉ VIPs.
+import { createHash } from 'node:crypto';
+
+/** 64-bit score of a (VIP, node) pair. NUL separates the names so ("ab","c") ≠ ("a","bc"). */
+export function score(vip: string, node: string): bigint {
+  return createHash('sha256').update(`${vip}\0${node}`).digest().readBigUInt64BE(0);
+}
+
+/** Nodes by descending score for this VIP; ties (never in practice) broken by name. */
+export function preference(vip: string, nodes: readonly string[]): string[] {
+  return [...nodes]
+    .map((n) => ({ n, s: score(vip, n) }))
+    .sort((a, b) => (a.s === b.s ? (a.n < b.n ? -1 : 1) : a.s > b.s ? -1 : 1))
+    .map((x) => x.n);
+}
+
+export interface VipRanking {
+  vip: string;
+  /** ranking[0] owns the VIP; the rest back it up in this order. */
+  ranking: string[];
+}
+
+/** Assign every VIP an owner and a backup order. Input order of either list does not matter. */
+export function assignVips(vips: readonly string[], nodes: readonly string[]): Map<string, VipRanking> {
+  if (nodes.length === 0) return new Map();
+  const sortedVips = [...new Set(vips)].sort();
+  const base = Math.floor(sortedVips.length / nodes.length);
+  let extraSlots = sortedVips.length % nodes.length;
+  const load = new Map(nodes.map((n) => [n, 0]));
+  const out = new Map<string, VipRanking>();
+  for (const vip of sortedVips) {
+    const pref = preference(vip, nodes);
+    const owner = pref.find((n) => {
+      const l = load.get(n) ?? 0;
+      return l < base || (l === base && extraSlots > 0);
+    });
+    if (owner === undefined) throw new Error('assignVips: no node with room (capacity arithmetic broken)');
+    const l = load.get(owner) ?? 0;
+    if (l === base) extraSlots--;
+    load.set(owner, l + 1);
+    out.set(vip, { vip, ranking: [owner, ...pref.filter((n) => n !== owner)] });
+  }
+  return out;
+}
+
+/** VRRP priorities: owner 100, backups 90, 89, 88 ... in ranking order (distinct, see lab note 13). */
+export const OWNER_PRIORITY = 100;
+export const FIRST_BACKUP_PRIORITY = 90;
+/** track_file weight: a node whose HAProxy fails drops from 100 to 50, below every backup. */
+export const TRACK_WEIGHT = -50;
+
+export function priorityOf(rank: number): number {
+  return rank === 0 ? OWNER_PRIORITY : FIRST_BACKUP_PRIORITY - (rank - 1);
+}

@@ -1,0 +1,247 @@
+// Rules that relate fields to each other, run after the schema accepted the shape. They collect
+// every problem (errors) and every doubtful choice (warnings), each with the path of the field.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import type { ConfigIssue } from '../lib/errors.js';
+import { addressMatches, parseAddressList, parseServerList } from './addresses.js';
+import { inCidr, parseCidr, type Cidr } from './net.js';
+import { MD5_RE, type Cluster } from './schema.js';
+
+/** Where a cluster document comes from decides how secrets and certificates must be given. */
+export type Origin = 'cluster-file' | 'node-data';
+
+export interface RuleResult {
+  errors: ConfigIssue[];
+  warnings: ConfigIssue[];
+}
+
+/** keepalived mode: owner 100, backups 90 and down; more nodes would push backups to ≤ 50 = a failed owner. */
+export const MAX_KEEPALIVED_NODES = 40;
+
+export interface RuleOptions {
+  /** Clock for certificate expiry checks (ms since epoch); without it expiry is not checked. */
+  now?: number;
+}
+
+export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {}): RuleResult {
+  const errors: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const err = (path: string, message: string, hint?: string) => errors.push({ path, message, ...(hint ? { hint } : {}) });
+  const warn = (path: string, message: string, hint?: string) => warnings.push({ path, message, ...(hint ? { hint } : {}) });
+
+  unique(c.nodes.map((n) => n.name), 'nodes', 'name', err);
+  unique(c.vips.map((v) => v.name), 'vips', 'name', err);
+  unique(c.backends.map((b) => b.name), 'backends', 'name', err);
+  unique(c.certificates.map((x) => x.name), 'certificates', 'name', err);
+  unique(c.vips.map((v) => v.address), 'vips', 'address', err);
+
+  // --- nodes
+  const nodeCidrs = new Map<string, Cidr>();
+  c.nodes.forEach((n, i) => {
+    const cidr = parseCidr(n.address);
+    if (typeof cidr === 'string') return; // the schema reported it
+    nodeCidrs.set(n.name, cidr);
+    if (n.gateway && !inCidr(n.gateway, cidr)) err(`nodes[${i}].gateway`, `${n.gateway} is not inside the node's network ${n.address}`);
+  });
+  unique(c.nodes.map((n) => n.address.split('/')[0] ?? ''), 'nodes', 'address', err);
+  const nodeIps = new Set([...nodeCidrs.values()].map((x) => x.address));
+
+  // --- VIPs
+  const backendNames = new Set(c.backends.map((b) => b.name));
+  c.vips.forEach((v, i) => {
+    if (!backendNames.has(v.backend)) err(`vips[${i}].backend`, `no backend group named '${v.backend}'`, `use one of: ${[...backendNames].join(', ')}`);
+    if (nodeIps.has(v.address)) err(`vips[${i}].address`, `${v.address} is also a node's own address`, 'a VIP must be an address of its own');
+  });
+  const usedBackends = new Set(c.vips.map((v) => v.backend));
+  c.backends.forEach((b, i) => {
+    if (!usedBackends.has(b.name)) warn(`backends[${i}]`, `backend group '${b.name}' is not used by any VIP`);
+  });
+
+  // --- backends and the backend whitelist
+  const backendNets = c.whitelists.backendHttp ? parseAddressList(c.whitelists.backendHttp) : undefined;
+  c.backends.forEach((b, i) => {
+    const servers = parseServerList(b.servers, b.tls.enabled ? 443 : 80);
+    if (!servers.ok) {
+      for (const e of servers.errors) err(`backends[${i}].servers`, e);
+      return;
+    }
+    if (servers.value.length > 256) err(`backends[${i}].servers`, `${servers.value.length} servers; at most 256 per group`);
+    if (backendNets?.ok) {
+      for (const s of servers.value) {
+        if (s.hostKind !== 'ip') continue; // names are checked once resolved (derive)
+        if (!backendNets.value.some((e) => addressMatches(s.host, e))) {
+          err(`backends[${i}].servers`, `${s.host} is outside whitelists.backendHttp`, 'add its network to whitelists.backendHttp or fix the address');
+        }
+      }
+    }
+    if (b.tls.caCertificate && !c.certificates.some((x) => x.name === b.tls.caCertificate)) {
+      err(`backends[${i}].tls.caCertificate`, `no certificate named '${b.tls.caCertificate}'`);
+    }
+    if (b.tls.enabled && b.tls.verify === 'required' && !b.tls.caCertificate) {
+      err(`backends[${i}].tls`, 'verify is required but no caCertificate is named', "name the CA certificate entry, or set verify: 'none' knowingly");
+    }
+  });
+
+  // --- whitelists
+  for (const key of ['routers', 'frontendHttp', 'backendHttp', 'monitoring', 'admin'] as const) {
+    const v = c.whitelists[key];
+    if (v === undefined) continue;
+    const r = parseAddressList(v);
+    if (!r.ok) for (const e of r.errors) err(`whitelists.${key}`, e);
+  }
+  if (!c.whitelists.monitoring) warn('whitelists.monitoring', 'not set: stats and /metrics on :8404 answer any address', 'list your Prometheus hosts');
+  if (!c.whitelists.admin) warn('whitelists.admin', 'not set: SSH on :22 is open to any address', 'list your admin networks');
+
+  // --- secrets
+  for (const [key, s] of Object.entries(c.secrets)) {
+    const given = [s.file !== undefined, s.env !== undefined, s.value !== undefined].filter(Boolean).length;
+    if (given !== 1) err(`secrets.${key}`, 'must have exactly one of file, env or value');
+    if (origin === 'cluster-file' && s.value !== undefined) {
+      err(`secrets.${key}.value`, 'secrets are never written into the cluster file', 'put the secret in a file (file: path) or an environment variable (env: NAME)');
+    }
+    if (origin === 'node-data' && s.value === undefined) err(`secrets.${key}`, 'node data must carry the resolved value', 'deploy with `ober deploy`, which resolves secrets');
+  }
+
+  // --- certificates (those named as a backend's caCertificate are CA bundles: no key)
+  const caNames = caCertificateNames(c);
+  c.certificates.forEach((x, i) => {
+    const given = [x.file !== undefined, x.pem !== undefined, x.acme !== undefined].filter(Boolean).length;
+    if (given !== 1) err(`certificates[${i}]`, 'must have exactly one of file, pem or acme');
+    if (origin === 'cluster-file' && x.pem !== undefined) {
+      err(`certificates[${i}].pem`, 'a private key does not belong in the cluster file', 'reference the PEM file with file: path');
+    }
+    if (origin === 'node-data' && x.file !== undefined) err(`certificates[${i}].file`, 'node data must carry the PEM content (pem), not a path on the admin host');
+    if (x.acme !== undefined && caNames.has(x.name)) err(`certificates[${i}].acme`, 'a CA bundle cannot come from ACME');
+    if (x.pem !== undefined) {
+      const problem = caNames.has(x.name) ? checkCaPem(x.pem) : checkPem(x.pem, opts.now);
+      if (problem) err(`certificates[${i}].pem`, problem);
+    }
+  });
+
+  // --- mode
+  if (c.mode === 'bgp') checkBgp(c, origin, nodeIps, err, warn);
+  else checkKeepalived(c, nodeCidrs, err, warn);
+  if (c.mode === 'bgp' && c.keepalived) warn('keepalived', "ignored in mode 'bgp'");
+  if (c.mode === 'keepalived' && c.bgp) warn('bgp', "ignored in mode 'keepalived'");
+
+  return { errors, warnings };
+}
+
+type Report = (path: string, message: string, hint?: string) => void;
+
+function checkBgp(c: Cluster, origin: Origin, nodeIps: Set<string>, err: Report, warn: Report): void {
+  if (!c.bgp) {
+    err('bgp', "mode 'bgp' needs a bgp section", 'add bgp: { localAs, peerAs, neighbors: [{ address }] }');
+    return;
+  }
+  const bgp = c.bgp;
+  unique(bgp.neighbors.map((n) => n.address), 'bgp.neighbors', 'address', err);
+  bgp.neighbors.forEach((n, i) => {
+    if (nodeIps.has(n.address)) err(`bgp.neighbors[${i}].address`, `${n.address} is a node's own address, not a router`);
+  });
+  const secretRefs: [string, string | undefined][] = [
+    ['bgp.md5PasswordSecret', bgp.md5PasswordSecret],
+    ...bgp.neighbors.map((n, i): [string, string | undefined] => [`bgp.neighbors[${i}].md5PasswordSecret`, n.md5PasswordSecret]),
+  ];
+  for (const [path, ref] of secretRefs) {
+    if (ref === undefined) continue;
+    const s = c.secrets[ref];
+    if (!s) err(path, `no secret named '${ref}'`, `define it under secrets: { ${ref}: { file: path } }`);
+    else if (origin === 'node-data' && s.value !== undefined && !MD5_RE.test(s.value)) {
+      err(`secrets.${ref}.value`, 'a TCP MD5 password must be 1-80 characters of letters, digits and ! @ % ^ * _ + = . , : / ~ -');
+    }
+  }
+  unique(
+    c.nodes.map((n) => n.routerId ?? n.address.split('/')[0] ?? ''),
+    'nodes',
+    'routerId',
+    err,
+  );
+  if (bgp.holdTime === 0) warn('bgp.holdTime', '0 disables keepalives: a hung ExaBGP is never detected', 'use 3');
+  if (!bgp.bfd.enabled) warn('bgp.bfd.enabled', 'BFD is off: a cut link is detected only by the hold timer');
+  if (bgp.localAs === bgp.peerAs) warn('bgp.localAs', 'iBGP (localAs = peerAs): the router needs next-hop-self/multipath settings for ECMP');
+  c.nodes.forEach((n, i) => {
+    n.overrides?.bgp?.neighbors?.forEach((nb, j) => {
+      if (nb.md5PasswordSecret && !c.secrets[nb.md5PasswordSecret]) {
+        err(`nodes[${i}].overrides.bgp.neighbors[${j}].md5PasswordSecret`, `no secret named '${nb.md5PasswordSecret}'`);
+      }
+    });
+    if (n.overrides?.keepalived) warn(`nodes[${i}].overrides.keepalived`, "ignored in mode 'bgp'");
+  });
+}
+
+function checkKeepalived(c: Cluster, nodeCidrs: Map<string, Cidr>, err: Report, warn: Report): void {
+  const ka = c.keepalived;
+  if (c.nodes.length > MAX_KEEPALIVED_NODES) {
+    err('nodes', `${c.nodes.length} nodes; keepalived mode supports at most ${MAX_KEEPALIVED_NODES}`, 'split the cluster or use mode bgp');
+  }
+  const base = ka?.vridBase ?? 50;
+  const vrids = c.vips.map((v, i) => v.vrid ?? base + i);
+  vrids.forEach((id, i) => {
+    if (id > 255) err(`vips[${i}].vrid`, `the derived VRID ${id} (vridBase ${base} + ${i}) is above 255`, 'lower keepalived.vridBase or set vrid on the VIP');
+  });
+  unique(vrids.map(String), 'vips', 'vrid', err);
+  if (c.vips.length < c.nodes.length) {
+    warn('vips', `${c.vips.length} VIP(s) for ${c.nodes.length} nodes: some nodes will own no VIP and serve only as backups`, 'one VIP per node is recommended');
+  }
+  // VRRP hands a VIP over by gratuitous ARP on the LAN: the VIP must be inside the nodes' network.
+  const nets = [...nodeCidrs.values()];
+  c.vips.forEach((v, i) => {
+    if (nets.length && !nets.some((n) => inCidr(v.address, n))) {
+      warn(`vips[${i}].address`, `${v.address} is outside every node's network: the router must route it to the nodes`);
+    }
+  });
+  const first = nets[0];
+  if (first && nets.some((n) => !inCidr(n.address, first))) {
+    warn('nodes', 'the nodes are not all in one network; VRRP needs a shared L2 segment');
+  }
+  c.nodes.forEach((n, i) => {
+    if (n.overrides?.bgp) warn(`nodes[${i}].overrides.bgp`, "ignored in mode 'keepalived'");
+  });
+}
+
+function unique(values: string[], listPath: string, field: string, err: Report): void {
+  const first = new Map<string, number>();
+  values.forEach((v, i) => {
+    const j = first.get(v);
+    if (j === undefined) first.set(v, i);
+    else err(`${listPath}[${i}].${field}`, `'${v}' is already used by ${listPath}[${j}]`, `each ${field} must be unique`);
+  });
+}
+
+/** Names of the certificate entries that backends use as CA bundles. */
+export function caCertificateNames(c: Pick<Cluster, 'backends'>): Set<string> {
+  return new Set(c.backends.flatMap((b) => (b.tls.caCertificate ? [b.tls.caCertificate] : [])));
+}
+
+/** A CA bundle: one or more certificates, and no private key. */
+export function checkCaPem(pem: string): string | undefined {
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
+  if (/PRIVATE KEY-----/.test(pem)) return 'a CA bundle must not contain a private key';
+  try {
+    for (const c of certs) new X509Certificate(c);
+  } catch (e) {
+    return `cannot be parsed: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * A PEM bundle for HAProxy: at least one certificate, exactly one private key, and the key must
+ * belong to the first certificate (the leaf). Returns a problem description or undefined.
+ */
+export function checkPem(pem: string, now?: number): string | undefined {
+  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const keys = pem.match(/-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/g) ?? [];
+  if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
+  if (keys.length !== 1) return `must contain exactly one private key, found ${keys.length}`;
+  try {
+    const leaf = new X509Certificate(certs[0] ?? '');
+    const key = createPrivateKey(keys[0] ?? '');
+    if (!leaf.checkPrivateKey(key)) return `the private key does not belong to the certificate (subject ${leaf.subject.replace(/\n/g, ', ')})`;
+    if (now !== undefined && Date.parse(leaf.validTo) < now) return `the certificate expired on ${leaf.validTo}`;
+  } catch (e) {
+    return `cannot be parsed: ${(e as Error).message}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,317 @@
+// The cluster description (`cluster.yaml`) and the node data (`ober:` in a node's vendor-data) as
+// zod schemas. This file holds only the *shape* and the per-field syntax; rules that relate
+// fields to each other live in rules.ts. Every string that ends up inside a daemon's config is
+// constrained here to characters that cannot break out of its line or token — values are refused,
+// never escaped.
+import { z } from 'zod';
+import { isIPv4, isHostname, parseCidr } from './net.js';
+
+// ---------------------------------------------------------------------------------------------
+// Field syntax
+
+/** Names of nodes, VIPs, backends, certificates, secrets: used in section names and file names. */
+export const NAME_RE = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+const name = z
+  .string({ error: 'must be a string' })
+  .regex(NAME_RE, { error: 'must be 1-32 characters of a-z, 0-9 and inner dashes, starting with a letter (e.g. "ceph-a")' });
+
+const ipv4 = z.string({ error: 'must be an IPv4 address as a string' }).refine(isIPv4, {
+  error: (iss) => `'${String(iss.input)}' is not an IPv4 address (dotted quad, no leading zeros)`,
+});
+
+/** Node address with its prefix length: the node's LAN address. */
+const ipv4WithPrefix = z.string({ error: 'must be a string like 10.0.0.11/24' }).refine((s) => typeof parseCidr(s) !== 'string', {
+  error: (iss) => {
+    const r = parseCidr(String(iss.input));
+    return typeof r === 'string' ? `${r} (write the address with its prefix length, e.g. 10.0.0.11/24)` : 'invalid';
+  },
+});
+
+/** AS numbers: 1..4294967294; 23456 is AS_TRANS (RFC 6793) and never a real AS. */
+const asn = z
+  .number({ error: 'must be a number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'AS numbers start at 1' })
+  .max(4294967294, { error: 'AS numbers end at 4294967294 (4294967295 is reserved)' })
+  .refine((n) => n !== 23456, { error: 'AS 23456 is AS_TRANS (RFC 6793), not a usable AS' });
+
+/** Hostlist source text: only the characters hostlist syntax, addresses, CIDRs and names use. */
+const HOSTLIST_CHARS = /^[A-Za-z0-9.,:/[\]\- ]+$/;
+const hostlistString = z
+  .string({ error: 'must be a hostlist string' })
+  .max(4096, { error: 'is longer than 4096 characters' })
+  .regex(HOSTLIST_CHARS, {
+    error: 'may contain only letters, digits and . , : / [ ] - (hostlist syntax such as rgw[01-04].example.com or 10.0.0.[1-9])',
+  });
+export const hostlist = z.union([hostlistString, z.array(hostlistString).min(1).max(256)], {
+  error: 'must be a hostlist string or a list of them',
+});
+
+const hostname = z.string({ error: 'must be a host name' }).max(253).refine(isHostname, {
+  error: (iss) => `'${String(iss.input)}' is not a valid host name (RFC 1123 labels: letters, digits, inner dashes)`,
+});
+
+/** Absolute HTTP path for health checks: no spaces, quotes, '#', '\' or '$' (HAProxy tokenizer). */
+const httpPath = z
+  .string({ error: 'must be a path string' })
+  .max(200, { error: 'is longer than 200 characters' })
+  .regex(/^\/[A-Za-z0-9._~%/?=&+-]*$/, { error: 'must start with / and contain only A-Z a-z 0-9 . _ ~ % / ? = & + -' });
+
+/** Linux interface name (IFNAMSIZ 16 incl. NUL). */
+const ifname = z
+  .string({ error: 'must be an interface name' })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/, { error: 'must be an interface name of 1-15 characters (letters, digits, _ . -)' });
+
+const ms = (min: number, max: number) =>
+  z
+    .number({ error: 'must be a number of milliseconds' })
+    .int({ error: 'must be a whole number of milliseconds' })
+    .min(min, { error: `must be at least ${min} ms` })
+    .max(max, { error: `must be at most ${max} ms` });
+
+const intIn = (min: number, max: number) =>
+  z.number({ error: 'must be a number' }).int({ error: 'must be a whole number' }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` });
+
+/** A file path on the admin host (read by the tool, never written into a daemon config). */
+const adminPath = z
+  .string({ error: 'must be a file path' })
+  .min(1)
+  .max(4096)
+  .regex(/^[^\0\n\r]+$/, { error: 'must not contain NUL or line breaks' });
+
+/** Environment variable name. */
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, { error: 'must be an environment variable name (A-Z, 0-9, _)' });
+
+/**
+ * TCP MD5 key (RFC 2385, at most 80 bytes). The character set leaves out quotes, spaces, ';', '#',
+ * braces and '\' so the value cannot end ExaBGP's token or statement.
+ */
+export const MD5_RE = /^[A-Za-z0-9!@%^*_+=.,:/~-]{1,80}$/;
+
+// ---------------------------------------------------------------------------------------------
+// Sections
+
+const secretSource = z.strictObject({
+  /** Admin-side: a file holding the secret (trailing newline stripped). */
+  file: adminPath.optional(),
+  /** Admin-side: an environment variable holding the secret. */
+  env: envName.optional(),
+  /** Node-side only: the resolved value, filled in by the admin tool when it writes node data. */
+  value: z.string().max(4096).optional(),
+});
+
+const bfd = z.strictObject({
+  enabled: z.boolean({ error: 'must be true or false' }).default(true),
+  /** Desired min TX and required min RX interval (RFC 5880 §6.8.1). */
+  intervalMs: ms(10, 10_000).default(100),
+  /** Detection time = interval × multiplier: 100 ms × 3 detects a dead link in ~300 ms. */
+  multiplier: intIn(1, 255).default(3),
+});
+
+const neighbor = z.strictObject({
+  address: ipv4,
+  /** Overrides bgp.peerAs for this router. */
+  peerAs: asn.optional(),
+  /** Name of a secret (in `secrets`) with this router's TCP MD5 password; overrides bgp.md5PasswordSecret. */
+  md5PasswordSecret: name.optional(),
+});
+
+const bgp = z.strictObject({
+  localAs: asn,
+  peerAs: asn,
+  neighbors: z.array(neighbor, { error: 'must be a list of routers' }).min(1, { error: 'needs at least one router' }).max(8),
+  /** Seconds; 0 or at least 3 (RFC 4271 §4.2). 3 s bounds a hung ExaBGP's time to withdrawal. */
+  holdTime: z
+    .number({ error: 'must be a number of seconds' })
+    .int()
+    .refine((n) => n === 0 || (n >= 3 && n <= 65535), { error: 'must be 0 or between 3 and 65535 seconds (RFC 4271)' })
+    .default(3),
+  bfd: bfd.prefault({}),
+  /** Name of a secret (in `secrets`) holding the TCP MD5 password for all routers. Never the password itself. */
+  md5PasswordSecret: name.optional(),
+});
+
+const keepalived = z.strictObject({
+  /** Interface that carries VRRP and the VIPs (overridable per node). */
+  interface: ifname.default('eth0'),
+  /** unicast (default) sends adverts to the other nodes' addresses; multicast uses 224.0.0.18. */
+  transport: z.enum(['unicast', 'multicast'], { error: "must be 'unicast' or 'multicast'" }).default('unicast'),
+  /**
+   * VRRP advertisement interval. Below 1 s needs VRRPv3 (RFC 5798, centisecond field), so the
+   * value must be a multiple of 10 ms. 200 ms gives a master-down time of ~0.6-0.8 s.
+   */
+  advertIntervalMs: ms(10, 40_950)
+    .refine((n) => n % 10 === 0, { error: 'must be a multiple of 10 ms (VRRPv3 counts centiseconds)' })
+    .default(200),
+  /** First virtual router id; VIP i (in file order) gets vridBase + i unless it sets its own vrid. */
+  vridBase: intIn(1, 255).default(50),
+});
+
+const vip = z.strictObject({
+  name,
+  address: ipv4,
+  /** Name of the backend group (Ceph cluster) this VIP sends traffic to. */
+  backend: name,
+  /** Keepalived mode: the VRRP virtual router id of this VIP (1-255); defaults to vridBase + position. */
+  vrid: intIn(1, 255).optional(),
+});
+
+const healthCheck = z.strictObject({
+  method: z.enum(['GET', 'HEAD', 'OPTIONS'], { error: "must be 'GET', 'HEAD' or 'OPTIONS'" }).default('GET'),
+  /** RGW answers an anonymous `GET /` with 200 (an empty bucket list), so `/` works on any RGW. */
+  path: httpPath.default('/'),
+  /** Host header of the check; default: none (HTTP/1.1 check with the server's address). */
+  host: hostname.optional(),
+  expectStatus: intIn(100, 599).default(200),
+  intervalMs: ms(100, 60_000).default(2000),
+  fall: intIn(1, 100).default(3),
+  rise: intIn(1, 100).default(2),
+});
+
+const backend = z.strictObject({
+  name,
+  /** host:port entries as a hostlist, e.g. `rgw[01-04].example.com:7480` or `10.0.1.[1-3]:7480`. */
+  servers: hostlist,
+  healthCheck: healthCheck.prefault({}),
+  /** TLS towards the RGWs; verification against a CA file on the node. */
+  tls: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      verify: z.enum(['required', 'none'], { error: "must be 'required' or 'none'" }).default('required'),
+      /** Name of a certificate entry whose PEM is the CA bundle to verify against. */
+      caCertificate: name.optional(),
+    })
+    .prefault({}),
+});
+
+const acme = z.strictObject({
+  /** ACME directory URL. */
+  directory: z
+    .string()
+    .max(500)
+    .regex(/^https:\/\/[A-Za-z0-9.-]+(:\d+)?(\/[A-Za-z0-9._~%/-]*)?$/, { error: 'must be an https URL without query or spaces' })
+    .default('https://acme-v02.api.letsencrypt.org/directory'),
+  email: z
+    .string()
+    .max(254)
+    .regex(/^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$/, { error: 'must be an e-mail address' }),
+  domains: z.array(hostname).min(1).max(100),
+});
+
+const certificate = z.strictObject({
+  name,
+  /** Admin-side: a PEM file with the certificate chain and its private key. */
+  file: adminPath.optional(),
+  /** Node-side: the PEM content, filled in by the admin tool. */
+  pem: z.string().max(1_000_000).optional(),
+  /** HAProxy ≥ 3.2 only: let HAProxy obtain the certificate by ACME. */
+  acme: acme.optional(),
+});
+
+const whitelists = z.strictObject({
+  /** BGP/BFD peers allowed to reach 179/tcp and 3784-3785/udp (the configured neighbours always are). */
+  routers: hostlist.optional(),
+  /** Clients allowed on the VIPs' 80/443. Absent: everyone. */
+  frontendHttp: hostlist.optional(),
+  /** Networks the backends may live in: every backend server address must fall inside. */
+  backendHttp: hostlist.optional(),
+  /** Scrapers allowed on :8404 (stats, /metrics, /health). Absent: everyone. */
+  monitoring: hostlist.optional(),
+  /** SSH clients allowed on 22. Absent: everyone. */
+  admin: hostlist.optional(),
+});
+
+const logging = z.strictObject({
+  /** journald MaxRetentionSec. */
+  retentionDays: intIn(1, 3650).default(14),
+  /** journald SystemMaxUse. */
+  maxDiskMB: intIn(16, 1_048_576).default(1024),
+});
+
+/** Whole seconds; HAProxy timeouts. Defaults are upload-friendly: a multi-GB PUT can pause. */
+const haproxy = z.strictObject({
+  maxconn: intIn(100, 2_000_000).default(100_000),
+  timeouts: z
+    .strictObject({
+      connectMs: ms(100, 60_000).default(5000),
+      clientMs: ms(1000, 3_600_000).default(300_000),
+      serverMs: ms(1000, 3_600_000).default(300_000),
+      httpRequestMs: ms(1000, 300_000).default(30_000),
+      keepAliveMs: ms(100, 600_000).default(60_000),
+    })
+    .prefault({}),
+  /** Bound on draining connections at `ober stop` / reload (hard-stop-after). */
+  drainTimeoutSec: intIn(1, 86_400).default(300),
+});
+
+/** The health feed: `ober health` for ExaBGP, the track file writer for keepalived. */
+const health = z.strictObject({
+  intervalMs: ms(20, 10_000).default(100),
+  timeoutMs: ms(20, 10_000).default(200),
+  /** Consecutive failures before withdrawing: interval × fall + timeout bounds a stall's detection. */
+  fall: intIn(1, 20).default(2),
+  rise: intIn(1, 20).default(3),
+});
+
+/** sysctl key and value: no line breaks, no '=' in keys, no comment characters. */
+const sysctlKey = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, { error: 'must be a sysctl key such as net.core.somaxconn' });
+const sysctlValue = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v))
+  .refine((v) => /^[A-Za-z0-9 ._:-]{1,64}$/.test(v), { error: 'must be 1-64 characters of letters, digits, spaces and . _ : -' });
+const sysctl = z.record(sysctlKey, sysctlValue);
+
+const nodeOverrides = z.strictObject({
+  bgp: z
+    .strictObject({
+      localAs: asn.optional(),
+      neighbors: z.array(neighbor).min(1).max(8).optional(),
+    })
+    .optional(),
+  keepalived: z.strictObject({ interface: ifname.optional() }).optional(),
+  sysctl: sysctl.optional(),
+});
+
+const node = z.strictObject({
+  name,
+  /** LAN address with prefix length; BGP local-address / VRRP source. */
+  address: ipv4WithPrefix,
+  gateway: ipv4.optional(),
+  /** BGP router id; defaults to the node's address. */
+  routerId: ipv4.optional(),
+  overrides: nodeOverrides.optional(),
+});
+
+export const clusterSchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1 (the only cluster file version so far)' }),
+  name,
+  mode: z.enum(['bgp', 'keepalived'], { error: "must be 'bgp' or 'keepalived'" }),
+  bgp: bgp.optional(),
+  keepalived: keepalived.optional(),
+  vips: z.array(vip, { error: 'must be a list of VIPs' }).min(1, { error: 'needs at least one VIP' }).max(64),
+  backends: z.array(backend, { error: 'must be a list of backend groups' }).min(1, { error: 'needs at least one backend group' }).max(32),
+  certificates: z.array(certificate).max(64).default([]),
+  whitelists: whitelists.prefault({}),
+  logging: logging.prefault({}),
+  haproxy: haproxy.prefault({}),
+  health: health.prefault({}),
+  sysctl: sysctl.default({}),
+  secrets: z.record(name, secretSource).default({}),
+  nodes: z.array(node, { error: 'must be a list of nodes' }).min(1, { error: 'needs at least one node' }).max(64),
+});
+
+/** What a node receives: the cluster with secrets and certificates resolved, plus its own name. */
+export const nodeDataSchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1' }),
+  node: name,
+  cluster: clusterSchema,
+});
+
+export type Cluster = z.output<typeof clusterSchema>;
+export type ClusterInput = z.input<typeof clusterSchema>;
+export type NodeData = z.output<typeof nodeDataSchema>;
+export type NodeSpec = Cluster['nodes'][number];
+export type VipSpec = Cluster['vips'][number];
+export type BackendSpec = Cluster['backends'][number];
+export type NeighborSpec = z.output<typeof neighbor>;
+export type Whitelists = Cluster['whitelists'];

@@ -1,0 +1,113 @@
+import { ConfigError } from '../lib/errors.js';
+import type { NodeConfig, SourceList } from '../model/derive.js';
+import { duration, type RenderContext } from './context.js';
+import { compile } from './engine.js';
+import type { RenderedFile } from './files.js';
+import { TEMPLATES } from './templates.js';
+
+export interface HaproxyView {
+  header: string;
+  maxconn: number;
+  statsSocket: string;
+  hardStopAfter: string;
+  timeouts: { connect: string; client: string; server: string; httpRequest: string; keepAlive: string };
+  frontends: { name: string; vipName: string; backend: string; backendId: string; binds: string[]; allowAcl?: string }[];
+  backends: {
+    id: string;
+    check: { method: string; path: string; host?: string; expectStatus: number; inter: string; fall: number; rise: number };
+    tls?: string;
+    servers: { name: string; address: string }[];
+  }[];
+  stats: { bind: string; allowAcl?: string; anyUp: string[]; perVip: { path: string; backendId: string }[] };
+}
+
+const template = compile<HaproxyView>(TEMPLATES.haproxyCfg);
+
+/** Backend section id; the `be_` prefix keeps backend and frontend names apart in stats. */
+export const backendId = (name: string) => `be_${name}`;
+export const frontendId = (name: string) => `fe_${name}`;
+/** The per-VIP health path on :8404 that `ober health` polls. */
+export const vipHealthPath = (vipName: string) => `/health/${vipName}`;
+export const STATS_PORT = 8404;
+
+export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
+  const { layout } = ctx;
+  const caNames = new Set(node.backends.flatMap((b) => (b.tls.caCertificate ? [b.tls.caCertificate] : [])));
+  const acme = node.certificates.findIndex((c) => c.acme);
+  if (acme >= 0) {
+    const [maj, min] = ctx.target.haproxyVersion;
+    throw new ConfigError('cluster', [
+      {
+        path: `certificates[${acme}].acme`,
+        message: `ACME certificates are not rendered yet (this image has HAProxy ${maj}.${min}; HAProxy's ACME client needs 3.2 or later)`,
+        hint: 'provide the certificate as a PEM file (file:) for now',
+      },
+    ]);
+  }
+  const serverCerts = node.certificates.filter((c) => c.pem !== undefined && !caNames.has(c.name));
+  const caFile = (name: string) => `${layout.haproxyDir}/ca/${name}.pem`;
+  const aclFile = (list: SourceList, file: string) => (list.any ? undefined : `${layout.haproxyAclDir}/${file}`);
+  const frontendAcl = aclFile(node.whitelists.frontendHttp, 'frontend-http.acl');
+  const monitoringAcl = aclFile(node.whitelists.monitoring, 'monitoring.acl');
+
+  const view: HaproxyView = {
+    header: ctx.header,
+    maxconn: node.haproxy.maxconn,
+    statsSocket: layout.haproxySocket,
+    hardStopAfter: `${node.haproxy.drainTimeoutSec}s`,
+    timeouts: {
+      connect: duration(node.haproxy.timeouts.connectMs),
+      client: duration(node.haproxy.timeouts.clientMs),
+      server: duration(node.haproxy.timeouts.serverMs),
+      httpRequest: duration(node.haproxy.timeouts.httpRequestMs),
+      keepAlive: duration(node.haproxy.timeouts.keepAliveMs),
+    },
+    frontends: node.vips.map((v) => ({
+      name: frontendId(v.name),
+      vipName: v.name,
+      backend: v.backend,
+      backendId: backendId(v.backend),
+      binds: [`${v.address}:80`, ...(serverCerts.length ? [`${v.address}:443 ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
+      ...(frontendAcl ? { allowAcl: frontendAcl } : {}),
+    })),
+    backends: node.backends.map((b) => ({
+      id: backendId(b.name),
+      check: {
+        method: b.healthCheck.method,
+        path: b.healthCheck.path,
+        ...(b.healthCheck.host ? { host: b.healthCheck.host } : {}),
+        expectStatus: b.healthCheck.expectStatus,
+        inter: duration(b.healthCheck.intervalMs),
+        fall: b.healthCheck.fall,
+        rise: b.healthCheck.rise,
+      },
+      ...(b.tls.enabled
+        ? { tls: b.tls.verify === 'none' || !b.tls.caCertificate ? 'ssl verify none' : `ssl verify required ca-file ${caFile(b.tls.caCertificate)}` }
+        : {}),
+      servers: b.servers.map((s) => ({ name: s.name, address: `${s.host}:${s.port}` })),
+    })),
+    stats: {
+      bind: `*:${STATS_PORT}`,
+      ...(monitoringAcl ? { allowAcl: monitoringAcl } : {}),
+      anyUp: node.backends.map((b) => backendId(b.name)),
+      perVip: node.vips.map((v) => ({ path: vipHealthPath(v.name), backendId: backendId(v.backend) })),
+    },
+  };
+
+  const files: RenderedFile[] = [{ path: layout.haproxyCfg, mode: 0o644, content: template(view) }];
+  for (const c of serverCerts) files.push({ path: `${layout.haproxyCertDir}/${c.name}.pem`, mode: 0o600, content: ensureNewline(c.pem ?? '') });
+  for (const c of node.certificates.filter((x) => caNames.has(x.name) && x.pem)) {
+    files.push({ path: caFile(c.name), mode: 0o644, content: ensureNewline(c.pem ?? '') });
+  }
+  if (frontendAcl && !node.whitelists.frontendHttp.any) files.push(aclList(frontendAcl, node.whitelists.frontendHttp.entries));
+  if (monitoringAcl && !node.whitelists.monitoring.any) files.push(aclList(monitoringAcl, node.whitelists.monitoring.entries));
+  return files;
+}
+
+function aclList(path: string, entries: string[]): RenderedFile {
+  return { path, mode: 0o644, content: entries.map((e) => `${e}\n`).join('') };
+}
+
+function ensureNewline(s: string): string {
+  return s.endsWith('\n') ? s : `${s}\n`;
+}

@@ -1,0 +1,109 @@
+// Node files outside the daemons: sysctl, the VIP holder interface, journald retention, the
+// nftables rules, and the mode drop-in that ties the mode's units to HAProxy.
+import { DEFAULT_SYSCTL } from '../model/defaults.js';
+import type { NodeConfig, SourceList } from '../model/derive.js';
+import type { RenderContext } from './context.js';
+import { compile } from './engine.js';
+import type { RenderedFile } from './files.js';
+import { STATS_PORT } from './haproxy.js';
+import { TEMPLATES } from './templates.js';
+
+const sysctlTemplate = compile<{ header: string; settings: { key: string; value: string; why: string }[] }>(TEMPLATES.sysctlConf);
+const netdevTemplate = compile<{ header: string }>(TEMPLATES.loVipNetdev);
+const networkTemplate = compile<{ header: string; addresses: string[] }>(TEMPLATES.loVipNetwork);
+const nmTemplate = compile<{ header: string; addresses: { index: number; address: string }[] }>(TEMPLATES.loVipNm);
+const journaldTemplate = compile<{ header: string; retentionDays: number; maxDiskMB: number }>(TEMPLATES.journaldConf);
+const nftTemplate = compile<NftView>(TEMPLATES.nftables);
+const modeTemplate = compile<{ header: string; mode: string; upholds: string; upholdsText: string }>(TEMPLATES.modeConf);
+
+interface NftView {
+  header: string;
+  sets: { name: string; interval: boolean; elements: string }[];
+  rules: { why: string; rule: string }[];
+}
+
+const WHY = new Map(DEFAULT_SYSCTL.map(([k, , why]) => [k, why]));
+
+export function renderSysctl(node: NodeConfig, ctx: RenderContext): RenderedFile {
+  const settings = node.sysctl.map(([key, value]) => ({ key, value, why: WHY.has(key) ? (WHY.get(key) ?? '') : 'cluster or node override' }));
+  return { path: ctx.layout.sysctlFile, mode: 0o644, content: sysctlTemplate({ header: ctx.header, settings }) };
+}
+
+/** BGP mode: the dummy `lo-vip` holding the VIPs (networkd on Debian, NetworkManager on RHEL). */
+export function renderVipHolder(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
+  if (node.mode !== 'bgp') return [];
+  const addresses = node.vips.map((v) => v.address);
+  if (ctx.target.family === 'rhel') {
+    return [
+      {
+        path: `${ctx.layout.nmConnectionsDir}/lo-vip.nmconnection`,
+        // NetworkManager ignores keyfiles readable by others.
+        mode: 0o600,
+        content: nmTemplate({ header: ctx.header, addresses: addresses.map((address, i) => ({ index: i + 1, address })) }),
+      },
+    ];
+  }
+  return [
+    { path: `${ctx.layout.networkdDir}/10-lo-vip.netdev`, mode: 0o644, content: netdevTemplate({ header: ctx.header }) },
+    { path: `${ctx.layout.networkdDir}/10-lo-vip.network`, mode: 0o644, content: networkTemplate({ header: ctx.header, addresses }) },
+  ];
+}
+
+export function renderJournald(node: NodeConfig, ctx: RenderContext): RenderedFile {
+  return {
+    path: `${ctx.layout.journaldConfDir}/50-herr-ober.conf`,
+    mode: 0o644,
+    content: journaldTemplate({ header: ctx.header, ...node.logging }),
+  };
+}
+
+export function renderModeDropIn(node: NodeConfig, ctx: RenderContext): RenderedFile {
+  const units = node.mode === 'bgp' ? ['ober-bgp.service'] : ['ober-ha.service', 'ober-track.service'];
+  return {
+    path: `${ctx.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`,
+    mode: 0o644,
+    content: modeTemplate({ header: ctx.header, mode: node.mode, upholds: units.join(' '), upholdsText: units.join(' and ') }),
+  };
+}
+
+/** BFD control (3784) and echo (3785) ports, RFC 5881. */
+const BFD_PORTS = '3784, 3785';
+/** IP protocol number of VRRP. */
+const VRRP_MULTICAST = '224.0.0.18';
+
+export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFile {
+  const sets: NftView['sets'] = [];
+  const rules: NftView['rules'] = [];
+  /** Name of a set holding `list`, or undefined when the list allows any source. */
+  const setFor = (name: string, list: SourceList | string[]): string | undefined => {
+    const entries = Array.isArray(list) ? list : list.any ? undefined : list.entries;
+    if (entries === undefined) return undefined;
+    // An empty whitelist admits nobody: keep an unmatchable element so the rule stays closed.
+    const elements = entries.length ? entries : ['0.0.0.0'];
+    sets.push({ name, interval: elements.some((e) => e.includes('/')), elements: elements.join(', ') });
+    return `@${name}`;
+  };
+  const from = (set: string | undefined) => (set ? `ip saddr ${set} ` : '');
+
+  const admin = setFor('admin', node.whitelists.admin);
+  rules.push({ why: 'SSH from the admin whitelist', rule: `${from(admin)}tcp dport 22 accept` });
+  const vips = setFor('vips', node.vips.map((v) => v.address));
+  const frontend = setFor('frontend_http', node.whitelists.frontendHttp);
+  rules.push({ why: 'S3 on the VIPs from the frontend whitelist', rule: `ip daddr ${vips} ${from(frontend)}tcp dport { 80, 443 } accept` });
+  const monitoring = setFor('monitoring', node.whitelists.monitoring);
+  rules.push({ why: 'stats, /metrics and /health from the monitoring whitelist', rule: `${from(monitoring)}tcp dport ${STATS_PORT} accept` });
+  if (node.bgp) {
+    const routers = setFor('routers', node.whitelists.routers);
+    rules.push({ why: 'BGP from the routers', rule: `${from(routers)}tcp dport 179 accept` });
+    if (node.bgp.bfd.enabled) rules.push({ why: 'BFD control and echo from the routers (RFC 5881)', rule: `${from(routers)}udp dport { ${BFD_PORTS} } accept` });
+  }
+  if (node.keepalived) {
+    if (node.keepalived.unicast) {
+      const peers = setFor('vrrp_peers', node.peers.map((p) => p.address));
+      rules.push({ why: 'VRRP adverts from the other nodes (unicast)', rule: `${from(peers)}ip protocol vrrp accept` });
+    } else {
+      rules.push({ why: 'VRRP adverts (multicast)', rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp accept` });
+    }
+  }
+  return { path: ctx.layout.nftablesRules, mode: 0o644, content: nftTemplate({ header: ctx.header, sets, rules }) };
+}

@@ -1,0 +1,25 @@
+// Shared test fixtures: the example clusters, loaded and resolved the way `ober render` does.
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const EXAMPLES = ['bgp-3node.yaml', 'keepalived-3node.yaml'].map((f) => path.join(REPO, 'examples', f));
+
+export async function loadExample(file: string): Promise<Cluster> {
+  return (await loadClusterFile(file, {})).resolved;
+}
+
+/**
+ * A scratch directory under the repo's .cache (not /tmp: keepalived's script security refuses
+ * scripts below world-writable directories).
+ */
+export async function scratchDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const base = path.join(REPO, '.cache', 'test');
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(base, { recursive: true, mode: 0o755 });
+  const dir = await mkdtemp(path.join(base, `${prefix}-`));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}

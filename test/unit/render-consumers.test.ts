@@ -1,0 +1,119 @@
+// Every file rendered for every node of both example clusters is accepted by the program that
+// will read it on the node: haproxy, keepalived, exabgp, bird, systemd, nft, sysctl.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../firstboot/lib/exec.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
+import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
+import { materialize, type Materialized } from '../helpers/materialize.js';
+
+const cases: { example: string; cluster: Cluster; node: string; m: Materialized; root: string }[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  for (const file of EXAMPLES) {
+    const cluster = await loadExample(file);
+    for (const n of cluster.nodes) {
+      const { dir, cleanup } = await scratchDir(`consumers-${n.name}`);
+      cleanups.push(cleanup);
+      cases.push({ example: path.basename(file), cluster, node: n.name, m: await materialize(cluster, n.name, dir), root: dir });
+    }
+  }
+});
+afterAll(async () => {
+  await Promise.all(cleanups.map((c) => c()));
+});
+
+const each = (mode: 'bgp' | 'keepalived' | 'any') => () => cases.filter((c) => mode === 'any' || c.cluster.mode === mode);
+
+describe('rendered files are accepted by their real consumers', () => {
+  it('haproxy -c accepts haproxy.cfg of every node', async () => {
+    expect(cases.length).toBe(6);
+    for (const c of each('any')()) {
+      const r = await run(['haproxy', '-c', '-f', c.m.layout.haproxyCfg], { allowFailure: true });
+      expect(r.exitCode, `${c.example} ${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+      // A TLS frontend and the health endpoints are really there.
+      const cfg = await readFile(c.m.layout.haproxyCfg, 'utf8');
+      expect(cfg).toMatch(/bind \S+:443 ssl crt /);
+      expect(cfg).not.toMatch(/^\s*option http-buffer-request/m);
+      expect(cfg).toMatch(/^\s*balance leastconn$/m);
+    }
+  });
+
+  it('keepalived --config-test accepts keepalived.conf (keepalived mode)', async () => {
+    const ka = each('keepalived')();
+    expect(ka.length).toBe(3);
+    for (const c of ka) {
+      const r = await run(['keepalived', '--config-test', '--use-file', c.m.layout.keepalivedConf], { allowFailure: true });
+      expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+      // keepalived prints config errors but may still exit 0 for some of them: fail on any.
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/(unknown keyword|invalid|error|WARNING)/i);
+    }
+  });
+
+  it('exabgp --test accepts exabgp.conf with the rendered environment (BGP mode)', async () => {
+    const bgp = each('bgp')();
+    expect(bgp.length).toBe(3);
+    for (const c of bgp) {
+      const env = Object.fromEntries(
+        (await readFile(c.m.layout.exabgpEnv, 'utf8'))
+          .split('\n')
+          .filter((l) => l && !l.startsWith('#'))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+      const r = await run(['exabgp', '--test', c.m.layout.exabgpConf], { allowFailure: true, env: { ...process.env, ...env } });
+      expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(`${r.stdout}${r.stderr}`).not.toMatch(/error|problem/i);
+    }
+  });
+
+  it('bird -p accepts the BFD responder config (BGP mode)', async () => {
+    for (const c of each('bgp')()) {
+      const r = await run(['bird', '-p', '-c', c.m.layout.birdConf], { allowFailure: true });
+      expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('systemd-analyze verify accepts the units and the mode drop-in', async () => {
+    for (const c of each('any')()) {
+      const units = c.m.imageFiles.filter((f) => f.path.endsWith('.service')).map((f) => f.path);
+      expect(units.length).toBe(6);
+      const r = await run(['systemd-analyze', 'verify', '--man=no', ...units], {
+        allowFailure: true,
+        env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
+      });
+      const out = `${r.stdout}${r.stderr}`;
+      expect(r.exitCode, `${c.node}: ${out}`).toBe(0);
+      expect(out, c.node).not.toMatch(/ober/);
+      const dropIn = await readFile(`${c.m.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`, 'utf8');
+      expect(dropIn).toMatch(c.cluster.mode === 'bgp' ? /^Upholds=ober-bgp\.service$/m : /^Upholds=ober-ha\.service ober-track\.service$/m);
+    }
+  });
+
+  it('nft -c accepts the nftables rules', async () => {
+    for (const c of each('any')()) {
+      const r = await run(['nft', '-c', '-f', c.m.layout.nftablesRules], { allowFailure: true });
+      expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('sysctl --dry-run -p parses the sysctl file and knows every key', async () => {
+    for (const c of each('any')()) {
+      const r = await run(['sysctl', '--dry-run', '-p', c.m.layout.sysctlFile], { allowFailure: true });
+      expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toMatch(/net\.ipv4\.tcp_congestion_control = bbr/);
+    }
+  });
+
+  it('the VRRP notify script is valid sh and the watchdog drop-in carries the seed values', async () => {
+    const c = cases[0];
+    if (!c) throw new Error('no cases');
+    const r = await run(['sh', '-n', c.m.layout.notifyScript], { allowFailure: true });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const wd = c.m.imageFiles.find((f) => f.path.endsWith('50-herr-ober-watchdog.conf'));
+    expect(wd?.content).toMatch(/^RuntimeWatchdogSec=10s$/m);
+    expect(wd?.content).toMatch(/^ShutdownWatchdogSec=2min$/m);
+  });
+});
