@@ -24,7 +24,8 @@ export function parseAddressList(list: string | readonly string[]): Parsed<Addre
   }
   const errors: string[] = [];
   const out: AddressEntry[] = [];
-  for (const it of items) {
+  // A repeated whitelist entry is harmless: keep the first.
+  for (const it of [...new Set(items)]) {
     if (it.includes('/')) {
       const c = parseCidr(it);
       if (typeof c === 'string') errors.push(c);

@@ -61,24 +61,18 @@ function expandItem(item: string): string[] {
 }
 
 /**
- * Expand one hostlist string (or a list of them) into its items, in order, without duplicates.
- * Throws HostlistError for syntax it cannot expand. Items are not validated here (a caller
- * decides whether it wants addresses, networks, names or host:port).
+ * Expand one hostlist string (or a list of them) into its items, in order, duplicates kept (a
+ * caller decides whether a repeat is harmless, as in a whitelist, or a mistake, as in a server
+ * list). Throws HostlistError for syntax it cannot expand. Items are not validated here.
  */
 export function expandHostlist(input: string | readonly string[]): string[] {
   const lists = typeof input === 'string' ? [input] : input;
-  const seen = new Set<string>();
   const out: string[] = [];
   for (const list of lists) {
     for (const item of splitItems(list)) {
       if (item === '') throw new HostlistError(`empty item in '${list}' (a doubled or trailing comma?)`);
-      for (const name of expandItem(item)) {
-        if (!seen.has(name)) {
-          seen.add(name);
-          out.push(name);
-        }
-        if (out.length > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`'${list}' expands to more than ${MAX_HOSTLIST_EXPANSION} items`);
-      }
+      out.push(...expandItem(item));
+      if (out.length > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`'${list}' expands to more than ${MAX_HOSTLIST_EXPANSION} items`);
     }
   }
   return out;

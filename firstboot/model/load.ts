@@ -64,6 +64,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 function zodIssues(error: z.ZodError, lineOf: LineOf | undefined, prefix: readonly PathKey[]): ConfigIssue[] {
+  const full = (p: readonly PathKey[]) => formatPath([...prefix, ...p]);
   return error.issues.map((iss) => {
     const rel = iss.path.filter((k): k is PathKey => typeof k === 'string' || typeof k === 'number');
     let path = [...rel];
@@ -77,7 +78,7 @@ function zodIssues(error: z.ZodError, lineOf: LineOf | undefined, prefix: readon
     } else if (iss.code === 'invalid_type' && iss.input === undefined) {
       message = 'is required';
     }
-    return withLine({ path: formatPath(path), message, ...(hint ? { hint } : {}) }, lineOf, [...prefix, ...path]);
+    return withLine({ path: full(path), message, ...(hint ? { hint } : {}) }, lineOf, [...prefix, ...path]);
   });
 }
 
@@ -102,7 +103,10 @@ export function validateCluster(data: unknown, source: string, origin: Origin, o
   const parsed = clusterSchema.safeParse(data);
   if (!parsed.success) throw new ConfigError(source, zodIssues(parsed.error, opts.lineOf, prefix));
   const { errors, warnings } = checkCluster(parsed.data, origin, opts);
-  const locate = (i: ConfigIssue) => withLine(i, opts.lineOf, [...prefix, ...pathKeys(i.path)]);
+  const locate = (i: ConfigIssue) => {
+    const keys = [...prefix, ...pathKeys(i.path)];
+    return withLine({ ...i, path: formatPath(keys) }, opts.lineOf, keys);
+  };
   if (errors.length) throw new ConfigError(source, errors.map(locate));
   return { value: parsed.data, warnings: warnings.map(locate) };
 }
@@ -124,5 +128,5 @@ export function validateNodeData(data: unknown, source: string, opts: ValidateOp
       { path: 'node', message: `this node ('${node}') is not in cluster.nodes`, hint: `add it, or fix node: (known: ${cluster.nodes.map((n) => n.name).join(', ')})` },
     ]);
   }
-  return { value: { version: 1, node, cluster }, warnings: warnings.map((w) => ({ ...w, path: `cluster.${w.path}` })) };
+  return { value: { version: 1, node, cluster }, warnings };
 }
