@@ -33,22 +33,30 @@ export interface VipRanking {
 /** Assign every VIP an owner and a backup order. Input order of either list does not matter. */
 export function assignVips(vips: readonly string[], nodes: readonly string[]): Map<string, VipRanking> {
   if (nodes.length === 0) return new Map();
-  const sortedVips = [...new Set(vips)].sort();
-  const base = Math.floor(sortedVips.length / nodes.length);
-  let extraSlots = sortedVips.length % nodes.length;
+  const uniqueVips = [...new Set(vips)];
+  const base = Math.floor(uniqueVips.length / nodes.length);
+  let extraSlots = uniqueVips.length % nodes.length;
+  // Every (VIP, node) pair, strongest first: a pair is taken when its VIP is still free and its
+  // node has room. A joining or leaving node only inserts or removes its own pairs in this order.
+  const pairs = uniqueVips
+    .flatMap((vip) => nodes.map((node) => ({ vip, node, s: score(vip, node) })))
+    .sort((a, b) => (a.s === b.s ? (a.vip + a.node < b.vip + b.node ? -1 : 1) : a.s > b.s ? -1 : 1));
   const load = new Map(nodes.map((n) => [n, 0]));
+  const owner = new Map<string, string>();
+  for (const { vip, node } of pairs) {
+    if (owner.has(vip)) continue;
+    const l = load.get(node) ?? 0;
+    if (l < base || (l === base && extraSlots > 0)) {
+      if (l === base) extraSlots--;
+      load.set(node, l + 1);
+      owner.set(vip, node);
+    }
+  }
   const out = new Map<string, VipRanking>();
-  for (const vip of sortedVips) {
-    const pref = preference(vip, nodes);
-    const owner = pref.find((n) => {
-      const l = load.get(n) ?? 0;
-      return l < base || (l === base && extraSlots > 0);
-    });
-    if (owner === undefined) throw new Error('assignVips: no node with room (capacity arithmetic broken)');
-    const l = load.get(owner) ?? 0;
-    if (l === base) extraSlots--;
-    load.set(owner, l + 1);
-    out.set(vip, { vip, ranking: [owner, ...pref.filter((n) => n !== owner)] });
+  for (const vip of [...uniqueVips].sort()) {
+    const o = owner.get(vip);
+    if (o === undefined) throw new Error('assignVips: a VIP found no node with room (capacity arithmetic broken)');
+    out.set(vip, { vip, ranking: [o, ...preference(vip, nodes).filter((n) => n !== o)] });
   }
   return out;
 }
