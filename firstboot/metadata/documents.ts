@@ -1,0 +1,90 @@
+// Parsing the containers a cloud-init drive carries (text, YAML, JSON, #cloud-config) with errors
+// that name the file and say what it should look like. The `ober` document inside is not
+// validated here; only its container is.
+import { isMap, isScalar, parseDocument } from 'yaml';
+import { problem } from './problems.js';
+
+/** A file's text and the name to use for it in messages. */
+export interface TextFile {
+  file: string;
+  text: string;
+}
+
+export function decodeText(bytes: Buffer, file: string): string {
+  if (bytes.includes(0)) throw problem(file, 'contains NUL bytes: this is binary data, not a text file');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw problem(file, 'is not UTF-8 text');
+  }
+}
+
+/** A parsed YAML mapping, plus each top-level scalar exactly as written. */
+export interface YamlMapping {
+  value: Record<string, unknown>;
+  /**
+   * A top-level scalar as the text the author wrote. Identifiers such as `instance-id: 1234e5`
+   * (a sha1 can look like a number) must not go through number conversion.
+   */
+  text(key: string): string | undefined;
+}
+
+export function parseYamlMapping(text: string, file: string): YamlMapping {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const [err] = doc.errors;
+  if (err) {
+    const line = err.linePos?.[0]?.line;
+    throw problem(file, `is not valid YAML${line ? ` (line ${line})` : ''}: ${err.message.split('\n')[0]}`);
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    throw problem(file, `must be a YAML mapping of "key: value" lines, found ${kindOf(doc.toJS())}`);
+  }
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 }); // bounds alias expansion ("billion laughs")
+  } catch (e) {
+    throw problem(file, `cannot be loaded: ${(e as Error).message}`);
+  }
+  return {
+    value: (value ?? {}) as Record<string, unknown>,
+    text(key) {
+      const node = doc.get(key, true);
+      if (!isScalar(node) || node.value === null) return undefined;
+      if (typeof node.value === 'string') return node.value;
+      return node.source ?? String(node.value);
+    },
+  };
+}
+
+export function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw problem(file, `is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function parseJsonObject(text: string, file: string): Record<string, unknown> {
+  const value = parseJson(text, file);
+  if (!isRecord(value)) throw problem(file, `must be a JSON object, found ${kindOf(value)}`);
+  return value;
+}
+
+/**
+ * Whether cloud-init treats this user/vendor data as cloud-config: it compares the start of the
+ * payload, lower-cased and without leading whitespace (cloudinit/handlers type_from_starts_with).
+ */
+export function isCloudConfig(text: string): boolean {
+  return text.trimStart().toLowerCase().startsWith('#cloud-config');
+}
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `a ${typeof v} (${JSON.stringify(v).slice(0, 40)})`;
+}
