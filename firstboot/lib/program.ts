@@ -2,12 +2,15 @@
 import { Command, CommanderError } from 'commander';
 import { Output, type GlobalOptions } from './output.js';
 import { OBER_VERSION } from '../version.js';
+import { nodeLayout, type Layout } from '../model/layout.js';
 
 export type Register = (program: Command, ctx: ProgramContext) => void;
 
 export interface ProgramContext {
   /** Output built from the global flags of the running command. */
   output(cmd: Command): Output;
+  /** The node layout under --root / $OBER_ROOT (node commands). */
+  layout(cmd: Command): Layout;
 }
 
 export function buildProgram(description: string, registers: readonly Register[]): Command {
@@ -18,10 +21,12 @@ export function buildProgram(description: string, registers: readonly Register[]
     .option('-q, --quiet', 'print only errors and results')
     .option('-v, --verbose', 'print more detail')
     .option('--no-color', 'no colours, even on a terminal')
+    .option('--root <dir>', 'node root directory for node commands (tests, rescue; default $OBER_ROOT or /)')
     .showHelpAfterError()
     .exitOverride();
   const ctx: ProgramContext = {
     output: (cmd) => new Output(cmd.optsWithGlobals<GlobalOptions>()),
+    layout: (cmd) => nodeLayout(cmd.optsWithGlobals<{ root?: string }>().root ?? process.env.OBER_ROOT ?? ''),
   };
   for (const r of registers) r(program, ctx);
   return program;

@@ -46,6 +46,7 @@ export interface Layout {
 }
 
 export function nodeLayout(root = ''): Layout {
+  root = root.replace(/\/+$/, '');
   const r = (p: string) => `${root}${p}`;
   const current = r('/var/lib/ober/current');
   return {
