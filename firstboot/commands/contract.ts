@@ -9,6 +9,7 @@ import type { Register } from '../lib/program.js';
 import { deriveNode, type NodeConfig } from '../model/derive.js';
 import { namesToResolve, resolveClusterInputs, resolveNames } from '../model/inputs.js';
 import { loadClusterText } from '../model/load.js';
+import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import type { Cluster } from '../model/schema.js';
 import { renderNode, type RenderedFile } from '../render/index.js';
 import { DEBIAN_12, RHEL_10 } from '../render/target.js';
@@ -39,6 +40,9 @@ export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = pro
 
 export async function deriveAll(resolved: Cluster, only?: string): Promise<NodeConfig[]> {
   const names = await resolveNames(namesToResolve(resolved));
+  if (only && !resolved.nodes.some((n) => n.name === only)) {
+    throw new ConfigError('cluster', [{ path: '--node', message: `no node named '${only}'`, hint: `known nodes: ${resolved.nodes.map((n) => n.name).join(', ')}` }]);
+  }
   const nodes = only ? [only] : resolved.nodes.map((n) => n.name);
   return nodes.map((n) => deriveNode(resolved, n, { names }));
 }
@@ -93,9 +97,6 @@ const registerRender: Register = (program, ctx) => {
         throw new ConfigError('ober render', [{ path: '--out', message: 'is required (or use --json to list the files)', hint: 'ober render --cluster FILE --node NAME --out DIR' }]);
       }
       const { resolved, warnings } = await loadClusterFile(opts.cluster);
-      if (opts.node && !resolved.nodes.some((n) => n.name === opts.node)) {
-        throw new ConfigError(opts.cluster, [{ path: '--node', message: `no node named '${opts.node}'`, hint: `known nodes: ${resolved.nodes.map((n) => n.name).join(', ')}` }]);
-      }
       reportWarnings(out, warnings);
       const target = opts.target === 'rhel' ? RHEL_10 : DEBIAN_12;
       const result: { node: string; dir?: string; files: { path: string; mode: string; bytes: number }[] }[] = [];
@@ -117,4 +118,32 @@ const registerRender: Register = (program, ctx) => {
     });
 };
 
-export const contractRegisters: Register[] = [registerValidate, registerRender];
+const registerVendorData: Register = (program, ctx) => {
+  program
+    .command('vendor-data')
+    .description("print a node's cloud-init vendor-data snippet (its ober data, secrets included) for cicustom vendor=")
+    .requiredOption('-c, --cluster <file>', 'cluster description (YAML)')
+    .requiredOption('-n, --node <name>', 'node')
+    .option('--format <format>', 'nocloud (YAML) or configdrive2 (JSON)', 'nocloud')
+    .option('-o, --out <file>', 'write to this file (mode 0600) instead of stdout')
+    .action(async (opts: { cluster: string; node: string; format: string; out?: string }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      if (opts.format !== 'nocloud' && opts.format !== 'configdrive2') {
+        throw new ConfigError('--format', [{ path: '--format', message: `'${opts.format}' is not a format`, hint: 'use nocloud or configdrive2' }]);
+      }
+      const { resolved, warnings } = await loadClusterFile(opts.cluster);
+      reportWarnings(out, warnings);
+      // Derive once so a node that could not render is refused here, not at its boot.
+      const [node] = await deriveAll(resolved, opts.node);
+      if (!node) throw new ConfigError(opts.cluster, [{ path: '--node', message: `no node named '${opts.node}'` }]);
+      renderNode(node);
+      const text = vendorDataSnippet(nodeData(resolved, opts.node), opts.format);
+      if (opts.out) {
+        await writeFile(opts.out, text, { mode: 0o600 });
+        await chmod(opts.out, 0o600);
+        out.ok(`${opts.node}: vendor-data → ${opts.out}`);
+      } else process.stdout.write(text);
+    });
+};
+
+export const contractRegisters: Register[] = [registerValidate, registerRender, registerVendorData];

@@ -1,7 +1,7 @@
 // Reading a cluster file or a node's data: YAML → schema → rules, collecting every issue with
 // its path (and YAML line where there is one). Throws ConfigError; returns warnings on success.
 import { LineCounter, parseDocument, isNode } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import { checkCluster, type Origin, type RuleOptions } from './rules.js';
 import { clusterSchema, nodeDataSchema, type Cluster, type NodeData } from './schema.js';
@@ -119,7 +119,8 @@ export function loadClusterText(text: string, source: string, opts: RuleOptions 
 
 /** A node's `ober` data (from vendor-data): the cluster with resolved secrets, and the node's name. */
 export function validateNodeData(data: unknown, source: string, opts: ValidateOptions = {}): Loaded<NodeData> {
-  const envelope = nodeDataSchema.omit({ cluster: true }).passthrough().safeParse(data);
+  // The envelope first (strict: unknown fields refused), the cluster with its own path prefix after.
+  const envelope = nodeDataSchema.extend({ cluster: z.unknown() }).safeParse(data);
   if (!envelope.success) throw new ConfigError(source, zodIssues(envelope.error, opts.lineOf, []));
   const { value: cluster, warnings } = validateCluster((data as { cluster?: unknown }).cluster, source, 'node-data', opts, ['cluster']);
   const node = envelope.data.node;

@@ -1,0 +1,150 @@
+// `ober status`: what this node is doing — mode, VIPs and who holds them, BGP/BFD or VRRP state,
+// HAProxy backends, the last first-boot result, the image version. Exit 0 when healthy, else 1.
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readRecord, type FirstbootRecord } from '../boot/status-record.js';
+import { run } from '../lib/exec.js';
+import { httpGet } from '../lib/http.js';
+import type { Register } from '../lib/program.js';
+import type { NodeConfig } from '../model/derive.js';
+import type { Layout } from '../model/layout.js';
+import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
+
+export interface NodeStatus {
+  healthy: boolean;
+  problems: string[];
+  node?: string;
+  cluster?: string;
+  mode?: string;
+  imageVersion?: string;
+  firstboot?: FirstbootRecord & { thisBoot: boolean };
+  maintenance: boolean;
+  haproxy: { up: boolean; health?: number };
+  vips: { name: string; address: string; backendUp: boolean; heldHere: boolean; vrrpState?: string; announced?: boolean }[];
+  bgp?: { neighbor: string; established: boolean }[];
+  bfd?: { neighbor: string; state: string }[];
+  backends: { backend: string; server: string; status: string }[];
+}
+
+const PROBE_TIMEOUT_MS = 500;
+
+export async function collectStatus(layout: Layout): Promise<NodeStatus> {
+  const problems: string[] = [];
+  const record = await readRecord(layout);
+  const status: NodeStatus = { healthy: false, problems, maintenance: existsSync(path.join(layout.runDir, 'maintenance')), haproxy: { up: false }, vips: [], backends: [] };
+  if (record) status.firstboot = record;
+  if (record?.imageVersion) status.imageVersion = record.imageVersion;
+  if (!record) problems.push('first boot has not run (no status record)');
+  else if (!record.ok) problems.push(`first boot failed: ${record.error?.message.split('\n')[0] ?? 'unknown'}`);
+
+  let node: NodeConfig | undefined;
+  try {
+    node = JSON.parse(await readFile(layout.nodeJson, 'utf8')) as NodeConfig;
+  } catch {
+    problems.push('no rendered configuration (node.json missing)');
+  }
+  if (!node) return status;
+  status.node = node.node.name;
+  status.cluster = node.cluster;
+  status.mode = node.mode;
+
+  const base = `http://127.0.0.1:${STATS_PORT}`;
+  const health = await httpGet(`${base}/health`, PROBE_TIMEOUT_MS).catch(() => undefined);
+  status.haproxy = { up: health !== undefined, ...(health ? { health: health.status } : {}) };
+  if (!health) problems.push(`HAProxy does not answer on :${STATS_PORT}`);
+  else if (health.status !== 200) problems.push('HAProxy reports no backend server up');
+
+  const csv = await httpGet(`${base}/stats;csv`, PROBE_TIMEOUT_MS).catch(() => undefined);
+  if (csv?.status === 200) status.backends = parseStatsCsv(csv.body);
+
+  const held = await addressesHere();
+  const established = node.bgp ? await establishedBgpPeers() : new Set<string>();
+  for (const v of node.vips) {
+    const r = await httpGet(`${base}${vipHealthPath(v.name)}`, PROBE_TIMEOUT_MS).catch(() => undefined);
+    const entry: NodeStatus['vips'][number] = { name: v.name, address: v.address, backendUp: r?.status === 200, heldHere: held.has(v.address) };
+    if (node.keepalived) {
+      const state = await readFile(path.join(layout.vrrpStateDir, `vip_${v.name}`), 'utf8').catch(() => undefined);
+      if (state) entry.vrrpState = state.split(' ')[0];
+    }
+    if (node.bgp) entry.announced = entry.backendUp && !status.maintenance && established.size > 0;
+    status.vips.push(entry);
+  }
+  if (node.bgp) {
+    status.bgp = node.bgp.neighbors.map((n) => ({ neighbor: n.address, established: established.has(n.address) }));
+    if (!status.bgp.some((b) => b.established)) problems.push('no BGP session is established');
+    if (node.bgp.bfd.enabled) status.bfd = await bfdSessions(layout);
+  }
+  if (status.maintenance) problems.push('in maintenance (ober stop): VIPs withdrawn or handed over');
+  status.healthy = problems.length === 0;
+  return status;
+}
+
+/** HAProxy `show stat` CSV → server rows of our backends. */
+export function parseStatsCsv(text: string): NodeStatus['backends'] {
+  const lines = text.split('\n').filter(Boolean);
+  const header = (lines.shift() ?? '').replace(/^# /, '').split(',');
+  const col = (n: string) => header.indexOf(n);
+  const [px, sv, st] = [col('pxname'), col('svname'), col('status')];
+  return lines
+    .map((l) => l.split(','))
+    .filter((f) => f[px]?.startsWith('be_') && f[sv] !== 'BACKEND' && f[sv] !== 'FRONTEND')
+    .map((f) => ({ backend: (f[px] ?? '').slice(3), server: f[sv] ?? '', status: f[st] ?? '' }));
+}
+
+async function addressesHere(): Promise<Set<string>> {
+  const r = await run(['ip', '-j', '-4', 'addr', 'show'], { allowFailure: true });
+  const out = new Set<string>();
+  try {
+    for (const link of JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[]) for (const a of link.addr_info ?? []) if (a.local) out.add(a.local);
+  } catch {
+    /* no ip: nothing held */
+  }
+  return out;
+}
+
+async function establishedBgpPeers(): Promise<Set<string>> {
+  const r = await run(['ss', '-Htn', 'state', 'established', '( dport = :179 or sport = :179 )'], { allowFailure: true });
+  const peers = new Set<string>();
+  for (const line of r.stdout.split('\n')) {
+    const peer = line.trim().split(/\s+/)[3];
+    if (peer) peers.add(peer.replace(/:\d+$/, ''));
+  }
+  return peers;
+}
+
+async function bfdSessions(layout: Layout): Promise<NonNullable<NodeStatus['bfd']>> {
+  const r = await run(['birdc', '-s', layout.birdSocket, 'show', 'bfd', 'sessions'], { allowFailure: true });
+  const out: NonNullable<NodeStatus['bfd']> = [];
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\d+\.\d+\.\d+\.\d+)\s+\S+\s+(\w+)/.exec(line.trim());
+    if (m) out.push({ neighbor: m[1] ?? '', state: m[2] ?? '' });
+  }
+  return out;
+}
+
+export const registerStatus: Register = (program, ctx) => {
+  program
+    .command('status')
+    .description('mode, VIPs, BGP/BFD or VRRP state, backends, last first boot, image version (exit 1 when unhealthy)')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const s = await collectStatus(ctx.layout(cmd));
+      if (out.json) out.emitJson(s);
+      else {
+        const c = out.colors;
+        out.result(`${s.healthy ? c.green('healthy') : c.red('NOT healthy')}  node ${s.node ?? '?'} of ${s.cluster ?? '?'}, mode ${s.mode ?? '?'}, image ${s.imageVersion ?? '?'}`);
+        if (s.firstboot) out.result(`first boot: ${s.firstboot.result} at ${s.firstboot.at}${s.firstboot.thisBoot ? '' : ' (earlier boot)'}${s.firstboot.release ? `, release ${s.firstboot.release}` : ''}`);
+        for (const v of s.vips) {
+          const state = v.vrrpState ?? (v.announced === undefined ? '' : v.announced ? 'announced' : 'withdrawn');
+          out.result(`  VIP ${v.name} ${v.address}: ${state}${v.heldHere ? ', held here' : ''}, backend ${v.backendUp ? 'up' : 'DOWN'}`);
+        }
+        for (const b of s.bgp ?? []) out.result(`  BGP ${b.neighbor}: ${b.established ? 'established' : 'down'}`);
+        for (const b of s.bfd ?? []) out.result(`  BFD ${b.neighbor}: ${b.state}`);
+        for (const b of s.backends) out.result(`  ${b.backend}/${b.server}: ${b.status}`);
+        for (const p of s.problems) out.result(`  ${c.yellow('!')} ${p}`);
+      }
+      if (!s.healthy) process.exitCode = 1;
+    });
+};
