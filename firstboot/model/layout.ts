@@ -30,6 +30,12 @@ export interface Layout {
   /** Written by the health feed in keepalived mode: 0 = HAProxy healthy, 1 = not (keepalived track_file). */
   trackFile: string;
   runDir: string;
+  /**
+   * Maintenance flag: while this file exists the health feeds report the node unhealthy (BGP:
+   * withdraw every VIP; keepalived: track file 1). `ober stop` creates it before draining HAProxy,
+   * `ober start` / a reboot (it lives in /run) removes it.
+   */
+  maintenanceFlag: string;
   /** VRRP state per instance, written by the notify script. */
   vrrpStateDir: string;
   sysctlFile: string;
@@ -69,6 +75,7 @@ export function nodeLayout(root = ''): Layout {
     nodeJson: `${current}/node.json`,
     trackFile: r('/run/ober/haproxy.track'),
     runDir: r('/run/ober'),
+    maintenanceFlag: r('/run/ober/maintenance'),
     vrrpStateDir: r('/run/ober/vrrp'),
     sysctlFile: r('/run/sysctl.d/99-herr-ober.conf'),
     networkdDir: r('/run/systemd/network'),

@@ -29,6 +29,8 @@ export const frontendId = (name: string) => `fe_${name}`;
 /** The per-VIP health path on :8404 that `ober health` polls. */
 export const vipHealthPath = (vipName: string) => `/health/${vipName}`;
 export const STATS_PORT = 8404;
+/** Whitelist ACL files in layout.haproxyAclDir, by whitelist key: `ober sync` replaces them at run time. */
+export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monitoring.acl' } as const;
 
 export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
   const { layout } = ctx;
@@ -47,8 +49,8 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const serverCerts = node.certificates.filter((c) => c.pem !== undefined && !caNames.has(c.name));
   const caFile = (name: string) => `${layout.haproxyDir}/ca/${name}.pem`;
   const aclFile = (list: SourceList, file: string) => (list.any ? undefined : `${layout.haproxyAclDir}/${file}`);
-  const frontendAcl = aclFile(node.whitelists.frontendHttp, 'frontend-http.acl');
-  const monitoringAcl = aclFile(node.whitelists.monitoring, 'monitoring.acl');
+  const frontendAcl = aclFile(node.whitelists.frontendHttp, ACL_FILES.frontendHttp);
+  const monitoringAcl = aclFile(node.whitelists.monitoring, ACL_FILES.monitoring);
 
   const view: HaproxyView = {
     header: ctx.header,

@@ -22,6 +22,9 @@ interface KeepalivedView {
 
 const template = compile<KeepalivedView>(TEMPLATES.keepalivedConf);
 
+/** VRRP instance of a VIP; also the name of its state file written by the notify script. */
+export const vrrpInstanceName = (vipName: string) => `vip_${vipName}`;
+
 /** keepalived.conf with one VRRP instance per VIP. Empty outside keepalived mode. */
 export function renderKeepalived(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
   const ka = node.keepalived;
@@ -45,7 +48,7 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
       const rank = v.vrrp.ranking.indexOf(node.node.name);
       return [
         {
-          name: `vip_${v.name}`,
+          name: vrrpInstanceName(v.name),
           vipName: v.name,
           address: v.address,
           vrid: v.vrrp.vrid,

@@ -66,6 +66,11 @@ export function renderModeDropIn(node: NodeConfig, ctx: RenderContext): Rendered
   };
 }
 
+/** The nftables table of templates/nftables.nft.hbs. */
+export const NFT_TABLE = 'inet ober';
+/** Whitelist sets in that table, by whitelist key: `ober sync` replaces their elements at run time. */
+export const NFT_SETS = { admin: 'admin', frontendHttp: 'frontend_http', monitoring: 'monitoring', routers: 'routers' } as const;
+
 /** BFD control (3784) and echo (3785) ports, RFC 5881. */
 const BFD_PORTS = '3784, 3785';
 /** IP protocol number of VRRP. */
@@ -75,31 +80,33 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
   const sets: NftView['sets'] = [];
   const rules: NftView['rules'] = [];
   /** Name of a set holding `list`, or undefined when the list allows any source. */
-  const setFor = (name: string, list: SourceList | string[]): string | undefined => {
+  const setFor = (name: string, list: SourceList | string[], whitelist: boolean): string | undefined => {
     const entries = Array.isArray(list) ? list : list.any ? undefined : list.entries;
     if (entries === undefined) return undefined;
     // An empty whitelist admits nobody: keep an unmatchable element so the rule stays closed.
     const elements = entries.length ? entries : ['0.0.0.0'];
-    sets.push({ name, interval: elements.some((e) => e.includes('/')), elements: elements.join(', ') });
+    // Whitelists always take networks: `ober sync` may add one at run time, and a set's flags
+    // cannot change while rules refer to it.
+    sets.push({ name, interval: whitelist || elements.some((e) => e.includes('/')), elements: elements.join(', ') });
     return `@${name}`;
   };
   const from = (set: string | undefined) => (set ? `ip saddr ${set} ` : '');
 
-  const admin = setFor('admin', node.whitelists.admin);
+  const admin = setFor(NFT_SETS.admin, node.whitelists.admin, true);
   rules.push({ why: 'SSH from the admin whitelist', rule: `${from(admin)}tcp dport 22 accept` });
-  const vips = setFor('vips', node.vips.map((v) => v.address));
-  const frontend = setFor('frontend_http', node.whitelists.frontendHttp);
+  const vips = setFor('vips', node.vips.map((v) => v.address), false);
+  const frontend = setFor(NFT_SETS.frontendHttp, node.whitelists.frontendHttp, true);
   rules.push({ why: 'S3 on the VIPs from the frontend whitelist', rule: `ip daddr ${vips} ${from(frontend)}tcp dport { 80, 443 } accept` });
-  const monitoring = setFor('monitoring', node.whitelists.monitoring);
+  const monitoring = setFor(NFT_SETS.monitoring, node.whitelists.monitoring, true);
   rules.push({ why: 'stats, /metrics and /health from the monitoring whitelist', rule: `${from(monitoring)}tcp dport ${STATS_PORT} accept` });
   if (node.bgp) {
-    const routers = setFor('routers', node.whitelists.routers);
+    const routers = setFor(NFT_SETS.routers, node.whitelists.routers, true);
     rules.push({ why: 'BGP from the routers', rule: `${from(routers)}tcp dport 179 accept` });
     if (node.bgp.bfd.enabled) rules.push({ why: 'BFD control and echo from the routers (RFC 5881)', rule: `${from(routers)}udp dport { ${BFD_PORTS} } accept` });
   }
   if (node.keepalived) {
     if (node.keepalived.unicast) {
-      const peers = setFor('vrrp_peers', node.peers.map((p) => p.address));
+      const peers = setFor('vrrp_peers', node.peers.map((p) => p.address), false);
       rules.push({ why: 'VRRP adverts from the other nodes (unicast)', rule: `${from(peers)}ip protocol vrrp accept` });
     } else {
       rules.push({ why: 'VRRP adverts (multicast)', rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp accept` });

@@ -1,0 +1,81 @@
+// `ober build-image`: load the definition, read the inputs, plan, check, run the stages, publish.
+import { link, mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { loadImageDefinition } from './definition.js';
+import { readBuildInputs } from './inputs.js';
+import { planBuild, type BuildPlan } from './plan.js';
+import { preflight } from './preflight.js';
+import { StageCache, type StageLog, type StageResult } from './stage.js';
+
+export interface BuildOptions {
+  repo: string;
+  definition: string;
+  cacheDir: string;
+  outDir: string;
+  /** Only report what would run. */
+  dryRun?: boolean;
+  /** Stage names to run even on a cache hit. */
+  force?: readonly string[];
+}
+
+export interface PlannedStage {
+  name: string;
+  key: string;
+  cached: boolean;
+  reason?: string;
+  commands: string[][];
+}
+
+export interface BuildReport {
+  image: { id: string; version: string };
+  plan: PlannedStage[];
+  stages?: StageResult[];
+  artifacts?: string[];
+}
+
+export async function buildImage(opts: BuildOptions, log: StageLog): Promise<BuildReport> {
+  const def = await loadImageDefinition(opts.definition);
+  const inputs = await readBuildInputs(opts.repo, opts.definition);
+  const cache = new StageCache(path.join(opts.cacheDir, 'stages'));
+  const plan = planBuild(def, inputs, cache, path.join(opts.cacheDir, 'packages', def.distribution.name));
+  const report: BuildReport = { image: { id: def.id, version: def.version }, plan: await describePlan(plan, cache, opts.force ?? []) };
+  if (opts.dryRun) return report;
+
+  await preflight(def, opts.definition);
+  report.stages = [];
+  for (const stage of plan.stages) report.stages.push(await cache.run(stage, log, { force: opts.force?.includes(stage.name) }));
+  report.artifacts = await publish(plan, opts.outDir);
+  return report;
+}
+
+async function describePlan(plan: BuildPlan, cache: StageCache, force: readonly string[]): Promise<PlannedStage[]> {
+  const described: PlannedStage[] = [];
+  let upstreamRuns = false; // a stage whose input stage will run cannot be a hit yet
+  for (const s of plan.stages) {
+    const hit: boolean = !upstreamRuns && !force.includes(s.name) && (await cache.has(s));
+    const key = path.basename(plan.dirs[s.name]!);
+    described.push({ name: s.name, key, cached: hit, ...(hit ? {} : { reason: force.includes(s.name) ? 'forced' : await cache.missReason(s) }), commands: s.commands });
+    upstreamRuns ||= !hit;
+  }
+  return described;
+}
+
+/** Hard links from the cache into out/: `<image-id>_<version>.{qcow2,manifest.json,cdx.json,SHA256SUMS}`. */
+async function publish(plan: BuildPlan, outDir: string): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const { names, dirs } = plan;
+  const sources: [string, string][] = [
+    [path.join(dirs.convert!, names.qcow2), names.qcow2],
+    [path.join(dirs.manifest!, names.manifest), names.manifest],
+    [path.join(dirs.manifest!, names.sbom), names.sbom],
+    [path.join(dirs.manifest!, names.sums), names.sums],
+  ];
+  const published: string[] = [];
+  for (const [from, name] of sources) {
+    const to = path.join(outDir, name);
+    await rm(to, { force: true });
+    await link(from, to);
+    published.push(to);
+  }
+  return published;
+}

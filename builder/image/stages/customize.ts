@@ -1,0 +1,196 @@
+// Stage `customize`: a copy of the cached rootfs made into the appliance: overlays, the files of
+// renderImageFiles(), the node program, identity and boot files, units, hardening, initramfs, boot
+// loaders; then /var is split off into its own tree (it becomes the persistent partition).
+// Output: <out>/root, <out>/var, <out>/esp (trees), <out>/bios/{boot,core}.img, <out>/*.digest.
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { RenderedFile } from '../../../firstboot/render/files.js';
+import { run } from '../../../firstboot/lib/exec.js';
+import { InternalError } from '../../../firstboot/lib/errors.js';
+import { fstab, grubBiosEmbeddedConfig, grubConfig, grubEfiConfig, osReleaseFields } from '../boot-config.js';
+import type { Json } from '../canonical.js';
+import type { ImageDefinition } from '../definition.js';
+import type { ImageIdentifiers } from '../identifiers.js';
+import type { Stage } from '../stage.js';
+import { clampMtimes, copyTree, treeDigest, walk } from '../tree.js';
+
+const REVISION = 2;
+
+export interface CustomizeInputs {
+  def: ImageDefinition;
+  ids: ImageIdentifiers;
+  rootfsDir: string;
+  rootfsKey: string;
+  overlaysDir: string;
+  overlaysDigest: string;
+  imageFiles: RenderedFile[];
+  nodeProgram: { path: string; sha256: string };
+  sourceDateEpoch: number;
+}
+
+export function customizeStage(c: CustomizeInputs): Stage {
+  const { def } = c;
+  return {
+    name: 'customize',
+    inputs: {
+      revision: REVISION,
+      rootfs: c.rootfsKey,
+      overlays: c.overlaysDigest,
+      imageFiles: c.imageFiles as unknown as Json,
+      nodeProgram: c.nodeProgram.sha256,
+      image: { id: def.id, version: def.version },
+      services: def.services,
+      boot: def.boot,
+      kernelCommandLine: def.kernelCommandLine,
+      identifiers: c.ids as unknown as Json,
+      sourceDateEpoch: c.sourceDateEpoch,
+    },
+    commands: [
+      ['cp', '-a', '--reflink=auto', `${c.rootfsDir}/tree`, '<out>/root'],
+      ['chroot', '<out>/root', 'systemctl', 'enable', '...'],
+      ['chroot', '<out>/root', 'update-initramfs', '-u', '-k', '<kernel>'],
+      ['chroot', '<out>/root', def.boot.mkimage, '-O', 'i386-pc', '...'],
+    ],
+    async run(out) {
+      if (def.distribution.family !== 'debian') {
+        // dracut needs its own module for the /var + /etc overlay mount; not written yet.
+        throw new InternalError(`customize: the ${def.distribution.family} family is planned but not implemented`);
+      }
+      const root = path.join(out, 'root');
+      await copyTree(path.join(c.rootfsDir, 'tree'), root);
+      await copyOverlay(c.overlaysDir, root);
+      await writeRenderedFiles(root, c.imageFiles);
+      await installNodeProgram(root, c.nodeProgram.path);
+      await stampIdentity(root, def, c.ids);
+      await enableServices(root, def, c.imageFiles);
+      await harden(root);
+      const kernel = await kernelVersion(root);
+      await mkdir(path.join(root, 'boot/grub'), { recursive: true });
+      await writeFile(path.join(root, 'boot/grub/grub.cfg'), grubConfig(def, c.ids, kernel));
+      await chrootRun(root, ['update-initramfs', '-u', '-k', kernel]);
+      await makeBootLoaders(root, out, def, c.ids);
+      await splitVar(root, path.join(out, 'var'));
+      for (const tree of ['root', 'var', 'esp']) {
+        await clampMtimes(path.join(out, tree), c.sourceDateEpoch);
+        await writeFile(path.join(out, `${tree}.digest`), await treeDigest(path.join(out, tree)));
+      }
+      await writeFile(path.join(out, 'kernel-version'), kernel + '\n');
+    },
+  };
+}
+
+/** Files of overlays/<set>/ are copied verbatim; modes come from the executable bit (git keeps only that). */
+async function copyOverlay(from: string, root: string): Promise<void> {
+  for await (const rel of walk(from)) {
+    if (!rel) continue;
+    const src = path.join(from, rel);
+    const dst = path.join(root, rel);
+    const st = await lstat(src);
+    if (st.isDirectory()) {
+      await mkdir(dst, { recursive: true });
+    } else {
+      await rm(dst, { force: true });
+      await copyFile(src, dst);
+      await chmod(dst, st.mode & 0o111 ? 0o755 : 0o644);
+    }
+  }
+}
+
+async function writeRenderedFiles(root: string, files: readonly RenderedFile[]): Promise<void> {
+  for (const f of files) {
+    const dst = path.join(root, f.path);
+    await mkdir(path.dirname(dst), { recursive: true });
+    await rm(dst, { force: true });
+    await writeFile(dst, f.content, { mode: f.mode });
+    await chmod(dst, f.mode);
+  }
+}
+
+async function installNodeProgram(root: string, bundle: string): Promise<void> {
+  await mkdir(path.join(root, 'usr/lib/ober'), { recursive: true });
+  await copyFile(bundle, path.join(root, 'usr/lib/ober/ober-node.mjs'));
+  await chmod(path.join(root, 'usr/lib/ober/ober-node.mjs'), 0o644);
+  await writeFile(path.join(root, 'usr/bin/ober'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/ober/ober-node.mjs "$@"\n', { mode: 0o755 });
+}
+
+async function stampIdentity(root: string, def: ImageDefinition, ids: ImageIdentifiers): Promise<void> {
+  // /etc/os-release is a link to /usr/lib/os-release (os-release(5)); IMAGE_* are its image fields.
+  const osRelease = path.join(root, 'usr/lib/os-release');
+  const kept = (await readFile(osRelease, 'utf8')).split('\n').filter((l) => l && !/^IMAGE_(ID|VERSION)=/.test(l));
+  await writeFile(osRelease, kept.join('\n') + '\n' + osReleaseFields(def));
+  await writeFile(path.join(root, 'etc/fstab'), fstab(ids));
+}
+
+async function enableServices(root: string, def: ImageDefinition, files: readonly RenderedFile[]): Promise<void> {
+  const rendered = files
+    .filter((f) => /^\/(etc|usr\/lib|lib)\/systemd\/system\/[^/]+\.(service|timer|socket|path)$/.test(f.path) && /^\[Install\]/m.test(f.content))
+    .map((f) => path.basename(f.path));
+  await chrootRun(root, ['systemctl', 'enable', ...def.services.enable, ...rendered]);
+  if (def.services.disable.length) await chrootRun(root, ['systemctl', 'disable', ...def.services.disable]);
+}
+
+/** No shared identity, no password, nothing node-specific baked in. */
+async function harden(root: string): Promise<void> {
+  await chrootRun(root, ['usermod', '--lock', 'root']);
+  for (const f of await readdir(path.join(root, 'etc/ssh'))) {
+    if (f.startsWith('ssh_host_')) await rm(path.join(root, 'etc/ssh', f));
+  }
+  // empty (not missing): systemd treats the first boot as such and commits a fresh id (machine-id(5))
+  await writeFile(path.join(root, 'etc/machine-id'), '');
+  await rm(path.join(root, 'var/lib/dbus/machine-id'), { force: true });
+}
+
+async function kernelVersion(root: string): Promise<string> {
+  const kernels = (await readdir(path.join(root, 'boot'))).filter((f) => f.startsWith('vmlinuz-')).sort();
+  if (kernels.length !== 1) throw new InternalError(`expected one kernel in /boot, found: ${kernels.join(', ') || 'none'}`);
+  return kernels[0]!.slice('vmlinuz-'.length);
+}
+
+/**
+ * What grub-install would do, without a block device: BIOS core.img with an embedded config (the
+ * assemble stage patches it into the disk), and Debian's signed shim + GRUB on the ESP tree.
+ * GRUB's module directories are links into /usr/lib/grub instead of copies.
+ */
+async function makeBootLoaders(root: string, out: string, def: ImageDefinition, ids: ImageIdentifiers): Promise<void> {
+  const grubDir = path.join(root, 'boot/grub');
+  for (const platform of ['i386-pc', 'x86_64-efi']) {
+    await rm(path.join(grubDir, platform), { recursive: true, force: true });
+    await symlink(path.posix.join('../..', def.boot.grubModules, platform), path.join(grubDir, platform));
+  }
+  await writeFile(path.join(root, 'tmp/early.cfg'), grubBiosEmbeddedConfig(ids));
+  await chrootRun(root, [def.boot.mkimage, '-O', 'i386-pc', '-o', '/tmp/core.img', '-c', '/tmp/early.cfg', '-p', '/boot/grub',
+    'biosdisk', 'part_gpt', 'ext2', 'search', 'search_fs_uuid', 'configfile', 'normal']);
+  await mkdir(path.join(out, 'bios'));
+  await rename(path.join(root, 'tmp/core.img'), path.join(out, 'bios/core.img'));
+  await copyFile(path.join(root, def.boot.grubModules, 'i386-pc/boot.img'), path.join(out, 'bios/boot.img'));
+  await rm(path.join(root, 'tmp/early.cfg'));
+
+  const efi = def.boot.efi;
+  const esp = path.join(out, 'esp');
+  await mkdir(path.join(esp, 'EFI/BOOT'), { recursive: true });
+  await mkdir(path.join(esp, `EFI/${efi.vendor}`), { recursive: true });
+  await copyFile(path.join(root, efi.shim), path.join(esp, 'EFI/BOOT/BOOTX64.EFI'));
+  await copyFile(path.join(root, efi.grub), path.join(esp, 'EFI/BOOT/grubx64.efi'));
+  await copyFile(path.join(root, efi.mokManager), path.join(esp, 'EFI/BOOT/mmx64.efi'));
+  // the signed GRUB reads $prefix/grub.cfg with its baked-in prefix \EFI\<vendor>
+  await writeFile(path.join(esp, `EFI/${efi.vendor}/grub.cfg`), grubEfiConfig(ids));
+}
+
+/**
+ * Move /var's contents into their own tree (the persistent partition) and leave an empty mount
+ * point. /home lives on /var too: cloud-init creates the users' home directories at boot.
+ */
+async function splitVar(root: string, varTree: string): Promise<void> {
+  await mkdir(varTree, { mode: 0o755 });
+  for (const entry of await readdir(path.join(root, 'var'))) {
+    await rename(path.join(root, 'var', entry), path.join(varTree, entry));
+  }
+  await mkdir(path.join(varTree, 'home'), { mode: 0o755 });
+  await mkdir(path.join(varTree, 'lib/ober'), { recursive: true, mode: 0o755 });
+  await rmdir(path.join(root, 'home'));
+  await symlink('var/home', path.join(root, 'home'));
+}
+
+function chrootRun(root: string, argv: string[]): Promise<unknown> {
+  return run(['chroot', root, ...argv], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', HOME: '/root' } });
+}

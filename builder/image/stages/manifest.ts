@@ -1,0 +1,66 @@
+// Stage `manifest`: what the image is, for humans and for the deploy tool: id, version, flavour,
+// every package with its version, the digests of the file trees and of each artifact, SHA256SUMS
+// and a CycloneDX SBOM.
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { canonicalJson, sha256 } from '../canonical.js';
+import type { ImageDefinition } from '../definition.js';
+import { readDpkgStatus } from '../packages.js';
+import { cycloneDx } from '../sbom.js';
+import type { Stage } from '../stage.js';
+import { hashFile } from '../tree.js';
+
+const REVISION = 1;
+
+export interface ArtifactNames {
+  qcow2: string;
+  manifest: string;
+  sbom: string;
+  sums: string;
+}
+
+export interface ManifestInputs {
+  def: ImageDefinition;
+  names: ArtifactNames;
+  customizeDir: string;
+  convertDir: string;
+  stageKeys: Record<string, string>;
+  sourceDateEpoch: number;
+}
+
+export function manifestStage(m: ManifestInputs): Stage {
+  const { def, names } = m;
+  return {
+    name: 'manifest',
+    inputs: { revision: REVISION, stages: m.stageKeys, names: names as never, haproxy: def.haproxy },
+    commands: [],
+    async run(out) {
+      const packages = await readDpkgStatus(path.join(m.customizeDir, 'var/lib/dpkg/status'));
+      const distro = `${def.distribution.name}-${def.distribution.family === 'debian' ? '12' : def.distribution.release}`;
+      const sbom = canonicalJson(cycloneDx({ id: def.id, version: def.version, distro, vendor: def.distribution.name }, packages, m.sourceDateEpoch), 2) + '\n';
+      await writeFile(path.join(out, names.sbom), sbom);
+
+      const qcow2 = path.join(m.convertDir, names.qcow2);
+      const artifacts = [
+        { file: names.qcow2, sha256: await hashFile(qcow2), bytes: (await stat(qcow2)).size },
+        { file: names.sbom, sha256: sha256(sbom), bytes: Buffer.byteLength(sbom) },
+      ];
+      const treeDigests: Record<string, string> = {};
+      for (const tree of ['root', 'var', 'esp']) treeDigests[tree] = sha256(await readFile(path.join(m.customizeDir, `${tree}.digest`)));
+      const manifest = {
+        image: { id: def.id, version: def.version, haproxyFlavour: def.haproxy.flavour },
+        distribution: { name: def.distribution.name, release: def.distribution.release },
+        kernel: (await readFile(path.join(m.customizeDir, 'kernel-version'), 'utf8')).trim(),
+        sourceDateEpoch: m.sourceDateEpoch,
+        stages: m.stageKeys,
+        trees: treeDigests,
+        artifacts,
+        packages,
+      };
+      const manifestText = canonicalJson(manifest, 2) + '\n';
+      await writeFile(path.join(out, names.manifest), manifestText);
+      const sums = [...artifacts, { file: names.manifest, sha256: sha256(manifestText) }].map((a) => `${a.sha256}  ${a.file}`).join('\n') + '\n';
+      await writeFile(path.join(out, names.sums), sums);
+    },
+  };
+}

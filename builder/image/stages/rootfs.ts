@@ -1,0 +1,76 @@
+// Stage `rootfs`: bootstrap the distribution's root filesystem into <out>/tree. Cached on its own,
+// keyed only by what shapes the package set, so a change in overlays/ never re-runs the bootstrap.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { run } from '../../../firstboot/lib/exec.js';
+import type { DebianDistribution, ImageDefinition, RhelDistribution } from '../definition.js';
+import type { Stage } from '../stage.js';
+import { treeDigest } from '../tree.js';
+
+/** Bump when the stage's code changes what it produces. */
+const REVISION = 1;
+
+export interface RootfsOptions {
+  sourceDateEpoch: number;
+  /** Downloaded packages, kept across builds (not an input: it never changes the result). */
+  packageCache: string;
+}
+
+export function rootfsStage(def: ImageDefinition, opts: RootfsOptions): Stage {
+  const argv = (out: string): string[] =>
+    def.distribution.family === 'debian'
+      ? mmdebstrapArgv(def, def.distribution, path.join(out, 'tree'), opts.packageCache)
+      : dnfArgv(def, def.distribution, path.join(out, 'tree'));
+  return {
+    name: 'rootfs',
+    inputs: {
+      revision: REVISION,
+      distribution: def.distribution,
+      packages: [...def.packages].sort(),
+      pathExcludes: def.pathExcludes,
+      sourceDateEpoch: opts.sourceDateEpoch,
+    },
+    commands: [argv('<out>')],
+    async run(out) {
+      await mkdir(opts.packageCache, { recursive: true });
+      await run(argv(out), { env: { ...process.env, SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), LC_ALL: 'C.UTF-8' } });
+      await writeFile(path.join(out, 'tree.digest'), await treeDigest(path.join(out, 'tree')));
+    },
+  };
+}
+
+export function mmdebstrapArgv(def: ImageDefinition, dist: DebianDistribution, tree: string, debCache: string): string[] {
+  return [
+    'mmdebstrap',
+    '--variant=apt',
+    '--mode=root',
+    '--format=directory',
+    `--include=${def.packages.join(',')}`,
+    ...def.pathExcludes.map((p) => ('exclude' in p ? `--dpkgopt=path-exclude=${p.exclude}` : `--dpkgopt=path-include=${p.include}`)),
+    // the .deb cache, as in mmdebstrap(1) "EXAMPLES": sync in before, out after installing
+    '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+    `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
+    `--customize-hook=sync-out /var/cache/apt/archives ${debCache}`,
+    dist.release,
+    tree,
+    // explicit sources: the build host's own apt sources are never inherited
+    ...dist.mirrors,
+  ];
+}
+
+export function dnfArgv(def: ImageDefinition, dist: RhelDistribution, tree: string): string[] {
+  return [
+    'dnf',
+    '-y',
+    `--installroot=${tree}`,
+    `--releasever=${dist.release}`,
+    '--forcearch=x86_64',
+    // only the repositories of the definition, never the host's
+    '--setopt=reposdir=/dev/null',
+    '--setopt=install_weak_deps=False',
+    '--setopt=tsflags=nodocs',
+    ...dist.repositories.flatMap((r) => [`--repofrompath=${r.id},${r.baseurl}`, `--repo=${r.id}`]),
+    'install',
+    ...def.packages,
+  ];
+}

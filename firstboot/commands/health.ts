@@ -1,0 +1,179 @@
+// `ober health <vip>`: the process ExaBGP runs per VIP (exabgp.conf `process health-<vip>`, text
+// encoder). It polls HAProxy's /health/<vip> on 127.0.0.1:8404 and prints
+//   announce route <vip>/32 next-hop self     after `rise` good answers
+//   withdraw route <vip>/32 next-hop self     after `fall` failures
+// on state changes only (it starts withdrawn). It exits when ExaBGP goes away (stdin EOF; else a
+// SIGKILLed ExaBGP would leave it orphaned), and on SIGTERM/SIGINT prints a last withdraw.
+//
+// `ober health --track-file F`: keepalived mode (ober-track.service). Polls /health and writes
+// `0` (healthy) or `1` (unhealthy, or maintenance) into keepalived's track_file, atomically.
+//
+// Both honour the maintenance flag (Layout.maintenanceFlag = <runDir>/maintenance, created by
+// `ober stop`): while it exists the node is unhealthy.
+import type { Command } from 'commander';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError } from '../lib/errors.js';
+import type { Register } from '../lib/program.js';
+import type { NodeConfig } from '../model/derive.js';
+import { readNodeConfig } from '../health/node-config.js';
+import type { Layout } from '../model/layout.js';
+import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
+import { registerVipRelease } from './vip-release.js';
+import { announceLine, startFeed, withdrawLine, type Feed, type HealthSettings } from '../health/feed.js';
+
+export const DEFAULT_HEALTH: HealthSettings = { intervalMs: 100, timeoutMs: 200, fall: 2, rise: 3 };
+
+function settingsOf(node: NodeConfig): HealthSettings {
+  return { ...DEFAULT_HEALTH, ...(node.health ?? {}) };
+}
+
+/** Resolve a VIP by name or address. */
+export function findVip(node: NodeConfig, key: string): NodeConfig['vips'][number] {
+  const v = node.vips.find((x) => x.name === key || x.address === key);
+  if (!v) {
+    throw new ConfigError('ober health', [{ path: '<vip>', message: `no VIP '${key}' on this node`, hint: `known VIPs: ${node.vips.map((x) => `${x.name} (${x.address})`).join(', ')}` }]);
+  }
+  return v;
+}
+
+/** Write `value` to `file` atomically: a temporary file in the same directory, then rename. */
+export function writeAtomic(file: string, value: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  writeFileSync(tmp, value, { mode: 0o644 });
+  renameSync(tmp, file);
+}
+
+function readOrUndefined(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resolves when the process should exit: on SIGTERM/SIGINT, or `extra` (stdin EOF). */
+function untilStopped(onStop: (why: string) => void, watchStdin: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const stop = (why: string) => {
+      if (done) return;
+      done = true;
+      process.off('SIGTERM', onTerm);
+      process.off('SIGINT', onInt);
+      if (watchStdin) process.stdin.destroy();
+      onStop(why);
+      // Safety net: an unref'd timer fires only if something else still holds the loop open.
+      setTimeout(() => process.exit(0), 2000).unref();
+      resolve();
+    };
+    const onTerm = () => stop('SIGTERM');
+    const onInt = () => stop('SIGINT');
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onInt);
+    if (watchStdin) {
+      // ExaBGP sends nothing we need (exabgp_api_ack=false); drain and watch for EOF.
+      process.stdin.on('data', () => {});
+      process.stdin.on('end', () => stop('stdin closed'));
+      process.stdin.on('error', () => stop('stdin error'));
+    }
+    // ExaBGP gone while we write: EPIPE on stdout.
+    process.stdout.on('error', () => stop('stdout closed'));
+  });
+}
+
+export interface BgpFeedOptions {
+  layout: Layout;
+  vip: string;
+  port?: number;
+  /** Exit on stdin EOF (default: when stdin is not a terminal). */
+  watchStdin?: boolean;
+}
+
+export async function runBgpHealth(opts: BgpFeedOptions): Promise<void> {
+  const node = readNodeConfig(opts.layout);
+  const vip = findVip(node, opts.vip);
+  const log = (m: string) => process.stderr.write(`ober health ${vip.name}: ${m}\n`);
+  const emit = (line: string) => process.stdout.write(`${line}\n`);
+  let feed: Feed | undefined;
+  const stopped = untilStopped((why) => {
+    const wasUp = feed?.up ?? false;
+    feed?.stop();
+    if (wasUp) emit(withdrawLine(vip.address));
+    log(`stopping (${why})${wasUp ? ', withdrawn' : ''}`);
+  }, opts.watchStdin ?? !process.stdin.isTTY);
+  feed = startFeed({
+    port: opts.port ?? STATS_PORT,
+    path: vipHealthPath(vip.name),
+    settings: settingsOf(node),
+    maintenanceFile: opts.layout.maintenanceFlag,
+    onChange: (up, why) => {
+      emit(up ? announceLine(vip.address) : withdrawLine(vip.address));
+      log(`${up ? 'announce' : 'withdraw'}: ${why}`);
+    },
+  });
+  await stopped;
+}
+
+export interface TrackFeedOptions {
+  layout: Layout;
+  trackFile: string;
+  port?: number;
+}
+
+export async function runTrackFeed(opts: TrackFeedOptions): Promise<void> {
+  const node = readNodeConfig(opts.layout);
+  const log = (m: string) => process.stderr.write(`ober health --track-file: ${m}\n`);
+  const value = (up: boolean) => (up ? '0\n' : '1\n');
+  // Start unhealthy: keepalived gets no VIP from us before HAProxy has answered `rise` times.
+  writeAtomic(opts.trackFile, value(false));
+  let feed: Feed | undefined;
+  const stopped = untilStopped((why) => {
+    feed?.stop();
+    writeAtomic(opts.trackFile, value(false));
+    log(`stopping (${why}), track file ${opts.trackFile} = 1`);
+  }, false);
+  feed = startFeed({
+    port: opts.port ?? STATS_PORT,
+    path: '/health',
+    settings: settingsOf(node),
+    maintenanceFile: opts.layout.maintenanceFlag,
+    onChange: (up, why) => {
+      writeAtomic(opts.trackFile, value(up));
+      log(`${up ? 'healthy (0)' : 'unhealthy (1)'}: ${why}`);
+    },
+    // keepalived's `init_file 1 overwrite` rewrites the file when keepalived (re)starts: put our
+    // state back, or a restarted keepalived would see 1 until the next state change.
+    onTick: (up) => {
+      if (readOrUndefined(opts.trackFile) !== value(up)) writeAtomic(opts.trackFile, value(up));
+    },
+  });
+  log(`polling :${opts.port ?? STATS_PORT}/health for ${node.vips.map((v) => v.name).join(', ')} → ${opts.trackFile}`);
+  await stopped;
+}
+
+export const registerHealth: Register = (program, ctx) => {
+  program
+    .command('health')
+    .description("health feed: for ExaBGP (announce/withdraw lines for <vip>) or, with --track-file, keepalived's track file")
+    .argument('[vip]', 'VIP name or address (ExaBGP mode)')
+    .option('--track-file <path>', "keepalived mode: write 0 (healthy) / 1 (not) into this file, for all of the node's VIPs")
+    .option('--stats-port <port>', "HAProxy's stats port (tests)", String(STATS_PORT))
+    .action(async (vip: string | undefined, opts: { trackFile?: string; statsPort: string }, cmd: Command) => {
+      const layout = ctx.layout(cmd);
+      const port = Number(opts.statsPort);
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new ConfigError('ober health', [{ path: '--stats-port', message: `'${opts.statsPort}' is not a TCP port` }]);
+      }
+      if (opts.trackFile) {
+        if (vip) throw new ConfigError('ober health', [{ path: '<vip>', message: 'give either a VIP (ExaBGP) or --track-file (keepalived), not both' }]);
+        await runTrackFeed({ layout, trackFile: opts.trackFile, port });
+        return;
+      }
+      if (!vip) throw new ConfigError('ober health', [{ path: '<vip>', message: 'is required (or --track-file)', hint: 'ober health s3-a   |   ober health --track-file /run/ober/haproxy.track' }]);
+      await runBgpHealth({ layout, vip, port });
+    });
+};
+
+/** `health` and `vip-release`: the node's HA feed commands. */
+export const healthRegisters: Register[] = [registerHealth, registerVipRelease];

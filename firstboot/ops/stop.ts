@@ -1,0 +1,163 @@
+// The graceful stop of a node: take it out of rotation first, let the network move the traffic,
+// let HAProxy's connections finish, and only then stop HAProxy. Plan (pure, --dry-run) and
+// execution (probes injected) are separate so the sequence is testable without daemons.
+import type { NodeConfig } from '../model/derive.js';
+import { frontendId } from '../render/haproxy.js';
+import type { FrontendCounters } from './haproxy-cli.js';
+import type { ServiceControl } from './services.js';
+import { waitUntil, type Clock } from './wait.js';
+
+export interface StopSettings {
+  mode: NodeConfig['mode'];
+  vips: { name: string; address: string }[];
+  /** HAProxy frontends of the VIPs (the stats frontend is not client traffic). */
+  frontends: string[];
+  /** BGP: how long the health processes need to see the flag and withdraw. */
+  withdrawWaitMs: number;
+  /** No new sessions on the VIP frontends for this long = the router/backup took the traffic. */
+  quietMs: number;
+  /** Bound on waiting for the traffic to move (BGP) or the VIPs to be handed over (keepalived). */
+  moveTimeoutMs: number;
+  drainTimeoutMs: number;
+}
+
+/** Margin on top of the health feed's own detection time: process scheduling, ExaBGP's queue. */
+const WITHDRAW_MARGIN_MS = 1000;
+/** A router that moved the traffic sends no new connection for this long (ECMP rehash is immediate). */
+const QUIET_MS = 2000;
+const MOVE_TIMEOUT_MS = 30_000;
+
+export function stopSettings(node: NodeConfig, opts: { drainTimeoutSec?: number } = {}): StopSettings {
+  const h = node.health;
+  return {
+    mode: node.mode,
+    vips: node.vips.map((v) => ({ name: v.name, address: v.address })),
+    frontends: node.vips.map((v) => frontendId(v.name)),
+    // The feed goes down after `fall` failed polls of `interval`, the last one bounded by `timeout`.
+    withdrawWaitMs: h.intervalMs * h.fall + h.timeoutMs + WITHDRAW_MARGIN_MS,
+    quietMs: QUIET_MS,
+    moveTimeoutMs: MOVE_TIMEOUT_MS,
+    drainTimeoutMs: (opts.drainTimeoutSec ?? node.haproxy.drainTimeoutSec) * 1000,
+  };
+}
+
+export type StopStepName = 'maintenance' | 'withdraw' | 'traffic-moved' | 'handover' | 'drain' | 'stop-http';
+
+export interface StopStep {
+  name: StopStepName;
+  description: string;
+}
+
+export function planStop(s: StopSettings): StopStep[] {
+  const vips = s.vips.map((v) => `${v.name} ${v.address}`).join(', ');
+  const steps: StopStep[] = [{ name: 'maintenance', description: 'create the maintenance flag: the health feeds report this node down' }];
+  if (s.mode === 'bgp') {
+    steps.push({ name: 'withdraw', description: `wait ${s.withdrawWaitMs} ms for the health processes to withdraw ${vips}` });
+    steps.push({
+      name: 'traffic-moved',
+      description: `wait until no new connection arrived on ${s.frontends.join(', ')} for ${s.quietMs} ms (at most ${s.moveTimeoutMs / 1000} s)`,
+    });
+  } else {
+    steps.push({
+      name: 'handover',
+      description: `lower this node's VRRP priority (track file 1) and wait until it is MASTER of none of ${vips} (at most ${s.moveTimeoutMs / 1000} s)`,
+    });
+  }
+  steps.push({ name: 'drain', description: `wait until HAProxy's connections on the VIPs are finished (at most ${s.drainTimeoutMs / 1000} s)` });
+  steps.push({ name: 'stop-http', description: 'soft-stop HAProxy (ober-http): listeners close, running requests finish; the mode units follow it' });
+  return steps;
+}
+
+export interface StopProbes {
+  setMaintenance(): Promise<void>;
+  /** keepalived: write 1 to the track file so the first backup takes over (no priority-0 gap). */
+  lowerPriority(): Promise<void>;
+  /** Counters of the VIP frontends; undefined when HAProxy does not answer. */
+  frontends(names: readonly string[]): Promise<FrontendCounters[] | undefined>;
+  /** keepalived: addresses of the VIPs this node still holds. */
+  heldVips(): Promise<string[]>;
+  service: ServiceControl;
+  clock: Clock;
+  progress(step: StopStepName, message: string): void;
+}
+
+export interface StopStepResult {
+  name: StopStepName;
+  ok: boolean;
+  elapsedMs: number;
+  detail: string;
+}
+
+/** Run the plan. A bound that is reached is reported (ok: false) and the stop goes on: an operator's stop must end. */
+export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopStepResult[]> {
+  const results: StopStepResult[] = [];
+  const step = async (name: StopStepName, fn: () => Promise<{ ok: boolean; detail: string }>) => {
+    const start = p.clock.now();
+    p.progress(name, planStop(s).find((x) => x.name === name)?.description ?? name);
+    const r = await fn();
+    results.push({ name, ok: r.ok, elapsedMs: p.clock.now() - start, detail: r.detail });
+  };
+  const sum = (xs: FrontendCounters[], k: 'scur' | 'stot') => xs.reduce((a, x) => a + x[k], 0);
+
+  await step('maintenance', async () => {
+    await p.setMaintenance();
+    return { ok: true, detail: 'flag set' };
+  });
+  const reachable = (await p.frontends(s.frontends)) !== undefined;
+
+  if (s.mode === 'bgp') {
+    await step('withdraw', async () => {
+      await p.clock.sleep(s.withdrawWaitMs);
+      return { ok: true, detail: `waited ${s.withdrawWaitMs} ms` };
+    });
+    await step('traffic-moved', async () => {
+      if (!reachable) return { ok: true, detail: 'HAProxy does not answer: no traffic to move' };
+      let last = -1;
+      let lastChange = p.clock.now();
+      const r = await waitUntil(
+        async () => {
+          const now = p.clock.now();
+          const c = await p.frontends(s.frontends);
+          if (!c) return true;
+          const total = sum(c, 'stot');
+          if (total !== last) {
+            last = total;
+            lastChange = now;
+          }
+          return now - lastChange >= s.quietMs;
+        },
+        { timeoutMs: s.moveTimeoutMs, intervalMs: 250, clock: p.clock },
+      );
+      return r.ok ? { ok: true, detail: `no new connection for ${s.quietMs} ms` } : { ok: false, detail: `new connections still arrive after ${s.moveTimeoutMs / 1000} s: is the route withdrawn on the router?` };
+    });
+  } else {
+    await step('handover', async () => {
+      await p.lowerPriority();
+      let held: string[] = [];
+      const r = await waitUntil(async () => (held = await p.heldVips()).length === 0, { timeoutMs: s.moveTimeoutMs, intervalMs: 100, clock: p.clock });
+      return r.ok
+        ? { ok: true, detail: 'this node holds no VIP' }
+        : { ok: false, detail: `still MASTER of ${held.join(', ')} after ${s.moveTimeoutMs / 1000} s (no backup up?); the VIPs go with HAProxy's stop` };
+    });
+  }
+
+  await step('drain', async () => {
+    if (!reachable) return { ok: true, detail: 'HAProxy does not answer: nothing to drain' };
+    let open = 0;
+    const r = await waitUntil(
+      async () => {
+        const c = await p.frontends(s.frontends);
+        open = c ? sum(c, 'scur') : 0;
+        return open === 0;
+      },
+      { timeoutMs: s.drainTimeoutMs, intervalMs: 250, clock: p.clock },
+    );
+    return r.ok ? { ok: true, detail: 'no open connection' } : { ok: false, detail: `${open} connection(s) still open after ${s.drainTimeoutMs / 1000} s; the soft stop lets running requests finish` };
+  });
+
+  await step('stop-http', async () => {
+    await p.service.stop('http');
+    return { ok: true, detail: `stopped (${p.service.kind})` };
+  });
+  return results;
+}

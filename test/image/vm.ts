@@ -1,0 +1,122 @@
+// A throw-away appliance VM under QEMU TCG (never KVM: guests hang under KVM on these hosts) with a
+// NoCloud seed, user networking and hostfwd on 127.0.0.1 only. The VM is killed by its PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import path from 'node:path';
+import { run, type RunResult } from '../../firstboot/lib/exec.js';
+
+export interface VmOptions {
+  image: string;
+  dir: string;
+  userData: string;
+  metaData: string;
+  networkConfig: string;
+  /** Guest ports to forward to random free loopback ports. */
+  forward: number[];
+  memoryMiB?: number;
+  diskSize?: string;
+}
+
+export interface Vm {
+  pid: number;
+  ports: Map<number, number>;
+  consoleLog: string;
+  startedAt: number;
+  exited: Promise<number | null>;
+  kill(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+export async function startVm(o: VmOptions): Promise<Vm> {
+  await mkdir(o.dir, { recursive: true });
+  const seed = path.join(o.dir, 'seed');
+  await mkdir(seed, { recursive: true });
+  await writeFile(path.join(seed, 'user-data'), o.userData);
+  await writeFile(path.join(seed, 'meta-data'), o.metaData);
+  await writeFile(path.join(seed, 'network-config'), o.networkConfig);
+  const iso = path.join(o.dir, 'seed.iso');
+  await run(['genisoimage', '-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock',
+    ...['user-data', 'meta-data', 'network-config'].map((f) => path.join(seed, f))]);
+  // a throw-away overlay: every boot is a first boot, and a bigger disk exercises growing /var
+  const disk = path.join(o.dir, 'disk.qcow2');
+  await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', path.resolve(o.image), '-F', 'qcow2', disk, o.diskSize ?? '4G']);
+
+  const ports = new Map<number, number>();
+  for (const guest of o.forward) ports.set(guest, await freePort());
+  const hostfwd = [...ports].map(([g, h]) => `hostfwd=tcp:127.0.0.1:${h}-:${g}`).join(',');
+  // Proxmox's defaults: i440fx + SeaBIOS, virtio-scsi disk, cloud-init drive on IDE, i6300esb watchdog
+  const argv = [
+    '-accel', 'tcg', '-machine', 'pc', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
+    '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
+    '-device', 'virtio-rng-pci', '-device', 'i6300esb',
+    '-netdev', `user,id=n0,${hostfwd}`, '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56',
+    '-device', 'virtio-scsi-pci,id=scsi0',
+    '-drive', `file=${disk},if=none,id=d0,format=qcow2,cache=unsafe`, '-device', 'scsi-hd,drive=d0,bus=scsi0.0,bootindex=0',
+    '-drive', `file=${iso},if=none,id=cd0,media=cdrom,readonly=on`, '-device', 'ide-cd,drive=cd0',
+  ];
+  const consoleLog = path.join(o.dir, 'console.log');
+  const log = createWriteStream(consoleLog);
+  const child: ChildProcess = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.pipe(log);
+  child.stderr!.pipe(log);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  if (child.pid === undefined) throw new Error('qemu-system-x86_64 did not start (apt-get install qemu-system-x86)');
+  const pid = child.pid;
+  return {
+    pid, ports, consoleLog, startedAt: Date.now(), exited,
+    async kill() {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        return; // already gone
+      }
+      const timer = setTimeout(() => { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The SSH banner, not a TCP connect: QEMU's hostfwd accepts connections before the guest is up. */
+export async function readBanner(port: number, timeoutMs = 3000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = connect(port, '127.0.0.1');
+    let data = '';
+    const done = (v: string | undefined): void => { sock.destroy(); resolve(v); };
+    sock.setTimeout(timeoutMs, () => done(undefined));
+    sock.on('data', (d) => { data += d.toString(); if (data.includes('\n')) done(data.trim()); });
+    sock.on('error', () => done(undefined));
+    sock.on('close', () => done(data.startsWith('SSH-') ? data.trim() : undefined));
+  });
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, alive: () => boolean): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (!alive()) throw new Error(`VM exited while waiting for ${what}`);
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+export function sshArgv(port: number, key: string, user: string, extra: string[] = []): string[] {
+  return ['ssh', '-p', String(port), '-i', key, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'ConnectTimeout=20', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', ...extra, `${user}@127.0.0.1`];
+}
+
+export async function ssh(port: number, key: string, user: string, command: string, allowFailure = false): Promise<RunResult> {
+  return run([...sshArgv(port, key, user), command], { allowFailure, timeoutMs: 120_000 });
+}

@@ -1,0 +1,504 @@
+// The API calls the double implements, with the semantic checks the real server makes after
+// schema validation: locks, storage content types, disk allocation and import, sshkeys, clones.
+// A schema-valid call to a path not listed here is answered 501 so a new client call is noticed.
+import { createHash } from 'node:crypto';
+import type { Faults } from './faults.js';
+import { PveError, configDigest, fail, paramError, randomMac, type Cluster, type Storage, type TaskOutcome, type Vm } from './state.js';
+
+export interface Caller {
+  /** `user@realm`, the owner of the ticket or token. */
+  user: string;
+  /** `user@realm!tokenid` when authenticated by API token. */
+  tokenId?: string;
+}
+
+export interface Upload {
+  filename: string;
+  data: Buffer;
+}
+
+export interface Call {
+  params: Record<string, string>;
+  caller: Caller;
+  upload?: Upload;
+}
+
+type Handler = (call: Call) => unknown;
+
+export interface RouteOptions {
+  taskDurationMs: number;
+  /** Delay between a VM's start and its guest agent answering. */
+  agentDelayMs: number;
+}
+
+const DISK_KEY = /^(?:(?:scsi|ide|sata|virtio)\d+|efidisk0|tpmstate0)$/;
+const IMPORT_EXT = /^[a-zA-Z0-9\-.+=_]+\.(qcow2|raw|vmdk|ova)$/;
+
+export class Routes {
+  readonly table: Record<string, Handler>;
+
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly faults: Faults,
+    private readonly opts: RouteOptions,
+  ) {
+    const c = cluster;
+    this.table = {
+      'GET /version': () => c.version,
+      'GET /cluster/nextid': ({ params }) => {
+        if (params.vmid !== undefined) {
+          if (c.vms.has(Number(params.vmid))) throw paramError({ vmid: `VM ${params.vmid} already exists` });
+          return Number(params.vmid);
+        }
+        return c.nextId(); // not reserved: a concurrent create can take it first
+      },
+      'GET /cluster/resources': ({ params }) => this.resources(params.type),
+      'GET /nodes': () => [...c.nodes.keys()].map((node) => ({ node, status: 'online', maxcpu: 8, maxmem: 64 * 1024 ** 3 })),
+      'GET /nodes/{node}/storage': ({ params }) =>
+        [...c.node(params.node as string).storages.values()]
+          .filter((s) => !params.content || params.content.split(',').some((ct) => s.content.includes(ct)))
+          .filter((s) => !params.storage || s.id === params.storage)
+          .map((s) => {
+            const used = [...s.volumes.values()].reduce((n, v) => n + v.size, 0);
+            return { storage: s.id, type: s.type, content: s.content.join(','), active: 1, enabled: 1, shared: 0, total: s.total, used, avail: s.total - used };
+          }),
+      'GET /nodes/{node}/storage/{storage}/content': ({ params }) =>
+        [...c.storage(params.node as string, params.storage as string).volumes.values()]
+          .filter((v) => !params.content || v.content === params.content)
+          .filter((v) => !params.vmid || v.vmid === Number(params.vmid))
+          .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ...(v.vmid ? { vmid: v.vmid } : {}) })),
+      'POST /nodes/{node}/storage/{storage}/upload': (call) => this.upload(call),
+      'GET /nodes/{node}/qemu': ({ params }) => [...c.vms.values()].filter((vm) => vm.node === params.node).map((vm) => this.summary(vm)),
+      'POST /nodes/{node}/qemu': (call) => this.create(call),
+      'GET /nodes/{node}/qemu/{vmid}/config': ({ params }) => {
+        const vm = c.vm(params.node as string, Number(params.vmid));
+        return { ...vm.config, ...(vm.lock ? { lock: vm.lock } : {}), digest: configDigest(vm.config) };
+      },
+      'PUT /nodes/{node}/qemu/{vmid}/config': (call) => {
+        this.updateConfig(call);
+        return null;
+      },
+      'POST /nodes/{node}/qemu/{vmid}/config': (call) => {
+        this.updateConfig(call);
+        const vm = c.vm(call.params.node as string, Number(call.params.vmid));
+        return this.task(vm.node, 'qmconfig', vm.vmid, call.caller, () => ({ exitstatus: 'OK' })).upid;
+      },
+      'POST /nodes/{node}/qemu/{vmid}/clone': (call) => this.clone(call),
+      'POST /nodes/{node}/qemu/{vmid}/template': (call) => this.template(call),
+      'POST /nodes/{node}/qemu/{vmid}/status/start': (call) => this.power(call, 'qmstart'),
+      'POST /nodes/{node}/qemu/{vmid}/status/shutdown': (call) => this.power(call, 'qmshutdown'),
+      'POST /nodes/{node}/qemu/{vmid}/status/stop': (call) => this.power(call, 'qmstop'),
+      'GET /nodes/{node}/qemu/{vmid}/status/current': ({ params }) => {
+        const vm = c.vm(params.node as string, Number(params.vmid));
+        return { ...this.summary(vm), qmpstatus: vm.status, agent: agentEnabled(vm) ? 1 : 0, ha: { managed: 0 } };
+      },
+      'DELETE /nodes/{node}/qemu/{vmid}': (call) => this.destroy(call),
+      'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces': ({ params }) => this.agentInterfaces(c.vm(params.node as string, Number(params.vmid))),
+      'GET /nodes/{node}/tasks/{upid}/status': ({ params }) => {
+        const t = this.findTask(params.node as string, params.upid as string);
+        return {
+          upid: t.upid, node: t.node, pid: t.pid, pstart: t.pstart, starttime: t.starttime, type: t.type, id: t.id, user: t.user,
+          status: t.exitstatus === undefined ? 'running' : 'stopped',
+          ...(t.exitstatus === undefined ? {} : { exitstatus: t.exitstatus }),
+        };
+      },
+      'GET /nodes/{node}/tasks/{upid}/log': ({ params }) => {
+        const t = this.findTask(params.node as string, params.upid as string);
+        const start = Number(params.start ?? 0);
+        const limit = Number(params.limit ?? 50);
+        return t.log.slice(start, start + limit).map((line, i) => ({ n: start + i + 1, t: line }));
+      },
+    };
+  }
+
+  private summary(vm: Vm): Record<string, unknown> {
+    return {
+      vmid: vm.vmid,
+      name: vm.config.name,
+      status: vm.status,
+      template: vm.config.template === '1' ? 1 : 0,
+      ...(vm.config.tags ? { tags: vm.config.tags } : {}),
+      ...(vm.lock ? { lock: vm.lock } : {}),
+    };
+  }
+
+  private resources(type: string | undefined): unknown[] {
+    const vms = [...this.cluster.vms.values()].map((vm) => ({ id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node, ...this.summary(vm) }));
+    const nodes = [...this.cluster.nodes.keys()].map((node) => ({ id: `node/${node}`, type: 'node', node, status: 'online' }));
+    const storages = [...this.cluster.nodes].flatMap(([node, n]) =>
+      [...n.storages.values()].map((s) => ({ id: `storage/${node}/${s.id}`, type: 'storage', node, storage: s.id, content: s.content.join(','), status: 'available' })),
+    );
+    if (type === 'vm') return vms;
+    if (type === 'node') return nodes;
+    if (type === 'storage') return storages;
+    return [...nodes, ...storages, ...vms];
+  }
+
+  private findTask(node: string, upid: string): NonNullable<ReturnType<Cluster['tasks']['get']>> {
+    this.cluster.node(node);
+    const t = this.cluster.tasks.get(upid);
+    if (!t || t.node !== node) throw fail(`no such task '${upid}'`);
+    return t;
+  }
+
+  private task(node: string, type: string, vmid: number | string, caller: Caller, finish: () => TaskOutcome): { upid: string } {
+    const plan = { durationMs: this.opts.taskDurationMs, ...this.faults.takeTaskFault(type) };
+    const user = caller.tokenId ?? caller.user;
+    return this.cluster.startTask(node, type, String(vmid), user, plan, finish);
+  }
+
+  /** PVE::AbstractConfig::check_lock, plus the config-file flock the API takes around changes. */
+  private checkLock(vm: Vm): void {
+    const injected = this.faults.takeVmLock(vm.vmid);
+    if (injected) throw fail(injected);
+    if (vm.lock) throw fail(`VM is locked (${vm.lock})`);
+  }
+
+  // --- storage -------------------------------------------------------------------------------
+
+  private upload({ params, upload }: Call): string {
+    const node = params.node as string;
+    const storage = this.cluster.storage(node, params.storage as string);
+    const content = params.content as string;
+    if (!upload) throw paramError({ filename: 'no file was uploaded' });
+    if (!storage.content.includes(content)) throw fail(`storage '${storage.id}' does not support '${content}' content`);
+    if (content === 'import' && !IMPORT_EXT.test(upload.filename)) throw paramError({ filename: 'invalid filename or wrong extension' });
+    const algorithm = params['checksum-algorithm'];
+    if (algorithm && params.checksum) {
+      const actual = createHash(algorithm).update(upload.data).digest('hex');
+      if (actual !== params.checksum.toLowerCase()) throw fail(`checksum mismatch: got '${actual}' but expected '${params.checksum}'`);
+    }
+    const volid = `${storage.id}:${content}/${upload.filename}`;
+    if (storage.volumes.has(volid)) throw fail(`refusing to override existing file '${upload.filename}'`);
+    const format = /\.([a-z0-9]+)$/.exec(upload.filename)?.[1] ?? 'raw';
+    return this.task(node, 'imgcopy', '', { user: 'root@pam' }, () => {
+      storage.volumes.set(volid, { volid, content, format, size: upload.data.length });
+      return { exitstatus: 'OK', log: [`starting file import from: /var/tmp/pveupload-${createHash('md5').update(volid).digest('hex')}`, `target node: ${node}`, `target file: ${volid}`, `file size is: ${upload.data.length}`] };
+    }).upid;
+  }
+
+  // --- VMs ------------------------------------------------------------------------------------
+
+  private create({ params, caller }: Call): string {
+    const node = params.node as string;
+    this.cluster.node(node);
+    const vmid = Number(params.vmid);
+    if (this.cluster.vms.has(vmid)) throw fail(`unable to create VM ${vmid} - VM ${vmid} already exists on node '${this.cluster.vms.get(vmid)?.node}'`);
+    if (params.archive) throw fail('restore is not supported by the test double');
+    const { node: _n, vmid: _v, start, pool: _p, storage: _s, ...config } = params;
+    checkSshKeys(config.sshkeys);
+    const vm: Vm = { vmid, node, config: {}, status: 'stopped', lock: 'create' };
+    const disks = this.planDisks(vm, config, caller);
+    this.cluster.vms.set(vmid, vm);
+    return this.task(node, 'qmcreate', vmid, caller, () => {
+      try {
+        vm.config = { ...withMacs(config), ...this.allocate(vm, disks) };
+      } catch (e) {
+        this.cluster.vms.delete(vmid);
+        throw e;
+      }
+      delete vm.lock;
+      if (start === '1') this.markRunning(vm);
+      return { exitstatus: 'OK', log: disks.map((d) => `${d.key}: successfully created disk '${d.volid}'`) };
+    }).upid;
+  }
+
+  private updateConfig({ params, caller }: Call): void {
+    const vm = this.cluster.vm(params.node as string, Number(params.vmid));
+    const { node: _n, vmid: _v, digest, delete: del, revert: _r, skiplock: _s, background_delay: _b, ...changes } = params;
+    this.checkLock(vm);
+    if (digest && digest !== configDigest(vm.config)) throw fail('detected modified configuration - file changed by other user? Try again.');
+    checkSshKeys(changes.sshkeys);
+    const disks = this.planDisks(vm, changes, caller);
+    for (const key of del ? del.split(/[,;\s]+/).filter(Boolean) : []) delete vm.config[key];
+    Object.assign(vm.config, withMacs(changes), this.allocate(vm, disks));
+  }
+
+  /** Check every disk of a create/update up front (the API does so before forking its worker). */
+  private planDisks(vm: Vm, config: Record<string, string>, caller: Caller): PlannedDisk[] {
+    const planned: PlannedDisk[] = [];
+    for (const [key, value] of Object.entries(config)) {
+      if (!DISK_KEY.test(key)) continue;
+      const disk = parseDisk(value);
+      if (disk.file === 'none' || disk.file === 'cdrom') continue;
+      if (disk.file.startsWith('/')) throw fail(`${key}: only root@pam may pass a host path as volume`);
+      const [storeid, rest] = splitVolid(disk.file);
+      const storage = this.cluster.storage(vm.node, storeid);
+      if (rest === 'cloudinit') {
+        if (key.startsWith('virtio') || key === 'efidisk0') throw fail(`${key}: cloud-init drive must be on an ide, sata or scsi bus`);
+        requireContent(storage, 'images');
+        planned.push({ key, storage, volid: `${storeid}:vm-${vm.vmid}-cloudinit`, size: 4 * 1024 ** 2, opts: { ...disk.opts, media: 'cdrom' } });
+        continue;
+      }
+      if (/^\d+(\.\d+)?$/.test(rest)) {
+        requireContent(storage, 'images');
+        const { ['import-from']: source, ...opts } = disk.opts;
+        let size = Number(rest) * 1024 ** 3;
+        if (key === 'efidisk0') size = disk.opts.efitype === '4m' ? 528 * 1024 : 128 * 1024;
+        if (source !== undefined) {
+          if (source.startsWith('/')) {
+            if (caller.tokenId || caller.user !== 'root@pam') {
+              throw new PveError(403, `Permission check failed (${key}: 'import-from' with an absolute path is only allowed for root@pam)`);
+            }
+            throw fail(`${key}: importing from host paths is not supported by the test double`);
+          }
+          const { storage: srcStorage, volume } = this.cluster.volume(vm.node, source);
+          if (!volume) throw fail(`${key}: volume '${source}' does not exist`);
+          if (!['images', 'import'].includes(volume.content)) {
+            throw fail(`${key}: '${source}' has content type '${volume.content}', cannot import from it (storage '${srcStorage.id}')`);
+          }
+          size = volume.size;
+        } else if (Number(rest) === 0 && key !== 'efidisk0') {
+          throw fail(`${key}: size 0 is only valid with import-from`);
+        }
+        planned.push({ key, storage, volid: '', size, opts });
+        continue;
+      }
+      if (!storage.volumes.has(disk.file)) throw fail(`volume '${disk.file}' does not exist`);
+    }
+    return planned;
+  }
+
+  /** Allocate planned disks; returns the config values that now point at them. */
+  private allocate(vm: Vm, disks: PlannedDisk[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const d of disks) {
+      if (!d.volid) d.volid = `${d.storage.id}:vm-${vm.vmid}-disk-${nextDiskIndex(d.storage, vm.vmid)}`;
+      d.storage.volumes.set(d.volid, { volid: d.volid, content: 'images', format: 'raw', size: d.size, vmid: vm.vmid });
+      out[d.key] = formatDisk(d.volid, { ...d.opts, size: formatSize(d.size) });
+    }
+    return out;
+  }
+
+  private clone({ params, caller }: Call): string {
+    const node = params.node as string;
+    const src = this.cluster.vm(node, Number(params.vmid));
+    const newid = Number(params.newid);
+    if (this.cluster.vms.has(newid)) throw fail(`unable to create VM ${newid}: config file already exists`);
+    const isTemplate = src.config.template === '1';
+    const full = params.full === undefined ? !isTemplate : params.full === '1';
+    if (!full && !isTemplate) throw fail('Linked clone feature is not supported for a VM that is not a template');
+    if (params.target && params.target !== node) throw fail('migration of clones is not supported by the test double');
+    if (!isTemplate) this.checkLock(src);
+    const target = params.storage ? this.cluster.storage(node, params.storage) : undefined;
+    if (target && !full) throw fail("parameter 'storage' not allowed for linked clones");
+    if (target) requireContent(target, 'images');
+    const vm: Vm = { vmid: newid, node, config: {}, status: 'stopped', lock: 'clone' };
+    this.cluster.vms.set(newid, vm);
+    if (!isTemplate) src.lock = 'clone';
+    return this.task(node, 'qmclone', src.vmid, caller, () => {
+      if (!isTemplate) delete src.lock;
+      const config: Record<string, string> = {};
+      for (const [key, value] of Object.entries(src.config)) {
+        if (key === 'template') continue;
+        if (!DISK_KEY.test(key)) {
+          config[key] = /^net\d+$/.test(key) ? value.replace(/=([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}/, `=${randomMac()}`) : value;
+          continue;
+        }
+        const disk = parseDisk(value);
+        if (disk.file === 'none' || disk.file === 'cdrom') {
+          config[key] = value;
+          continue;
+        }
+        const [storeid, name] = splitVolid(disk.file);
+        const volume = this.cluster.storage(node, storeid).volumes.get(disk.file);
+        const storage = target ?? this.cluster.storage(node, storeid);
+        const volid = name.endsWith('-cloudinit')
+          ? `${storage.id}:vm-${newid}-cloudinit`
+          : full
+            ? `${storage.id}:vm-${newid}-disk-${nextDiskIndex(storage, newid)}`
+            : `${storeid}:${name}/vm-${newid}-disk-${nextDiskIndex(storage, newid)}`;
+        storage.volumes.set(volid, { volid, content: 'images', format: volume?.format ?? 'raw', size: volume?.size ?? 0, vmid: newid });
+        config[key] = formatDisk(volid, disk.opts);
+      }
+      if (params.name) config.name = params.name;
+      vm.config = config;
+      delete vm.lock;
+      return { exitstatus: 'OK', log: [`create ${full ? 'full' : 'linked'} clone of drive(s) of VM ${src.vmid}`] };
+    }).upid;
+  }
+
+  private template({ params, caller }: Call): string {
+    const vm = this.cluster.vm(params.node as string, Number(params.vmid));
+    this.checkLock(vm);
+    if (vm.status === 'running') throw fail("you can't convert a running VM to a template");
+    if (vm.config.template === '1') throw fail('you can\'t convert a template to a template');
+    vm.lock = 'template';
+    return this.task(vm.node, 'qmtemplate', vm.vmid, caller, () => {
+      for (const [key, value] of Object.entries(vm.config)) {
+        if (!DISK_KEY.test(key)) continue;
+        const disk = parseDisk(value);
+        const [storeid, name] = splitVolid(disk.file);
+        if (!name.startsWith(`vm-${vm.vmid}-disk-`)) continue;
+        const storage = this.cluster.storage(vm.node, storeid);
+        const volume = storage.volumes.get(disk.file);
+        const base = `${storeid}:${name.replace(/^vm-/, 'base-')}`;
+        storage.volumes.delete(disk.file);
+        storage.volumes.set(base, { volid: base, content: 'images', format: volume?.format ?? 'raw', size: volume?.size ?? 0, vmid: vm.vmid });
+        vm.config[key] = formatDisk(base, disk.opts);
+      }
+      vm.config.template = '1';
+      delete vm.lock;
+      return { exitstatus: 'OK' };
+    }).upid;
+  }
+
+  private power({ params, caller }: Call, type: 'qmstart' | 'qmshutdown' | 'qmstop'): string {
+    const vm = this.cluster.vm(params.node as string, Number(params.vmid));
+    if (params.skiplock !== '1') this.checkLock(vm);
+    if (vm.config.template === '1') throw fail(`you can't ${type === 'qmstart' ? 'start' : 'stop'} a vm if it's a template`);
+    if (type === 'qmstart' && vm.status === 'running') throw fail(`VM ${vm.vmid} already running`);
+    return this.task(vm.node, type, vm.vmid, caller, () => {
+      if (type === 'qmstart') this.markRunning(vm);
+      else {
+        vm.status = 'stopped';
+        delete vm.agentReadyAt;
+      }
+      return { exitstatus: 'OK' };
+    }).upid;
+  }
+
+  private markRunning(vm: Vm): void {
+    vm.status = 'running';
+    vm.agentReadyAt = this.cluster.now() + this.opts.agentDelayMs;
+  }
+
+  private destroy({ params, caller }: Call): string {
+    const vm = this.cluster.vm(params.node as string, Number(params.vmid));
+    if (params.skiplock !== '1') this.checkLock(vm);
+    if (vm.status === 'running') throw fail(`VM ${vm.vmid} is running - destroy failed`);
+    const volumes = Object.entries(vm.config)
+      .filter(([k]) => DISK_KEY.test(k))
+      .map(([, v]) => parseDisk(v).file)
+      .filter((f) => f !== 'none' && f !== 'cdrom');
+    for (const volid of volumes) {
+      const name = splitVolid(volid)[1];
+      const users = [...this.cluster.vms.values()].filter((o) => o !== vm && Object.values(o.config).some((v) => v.includes(`${name}/`)));
+      if (users.length) throw fail(`base volume '${volid}' is still in use by linked cloned VM ${users[0]?.vmid}`);
+    }
+    vm.lock = 'destroyed';
+    return this.task(vm.node, 'qmdestroy', vm.vmid, caller, () => {
+      for (const volid of volumes) this.cluster.volume(vm.node, volid).storage.volumes.delete(volid);
+      this.cluster.vms.delete(vm.vmid);
+      return { exitstatus: 'OK', log: volumes.map((v) => `Removing image: 100% complete...done. (${v})`) };
+    }).upid;
+  }
+
+  private agentInterfaces(vm: Vm): unknown {
+    if (!agentEnabled(vm)) throw fail('No QEMU guest agent configured');
+    if (vm.status !== 'running') throw fail(`VM ${vm.vmid} is not running`);
+    if ((vm.agentReadyAt ?? Infinity) > this.cluster.now()) throw fail('QEMU guest agent is not running');
+    const interfaces: unknown[] = [
+      { name: 'lo', 'hardware-address': '00:00:00:00:00:00', 'ip-addresses': [{ 'ip-address': '127.0.0.1', 'ip-address-type': 'ipv4', prefix: 8 }] },
+    ];
+    for (const [key, value] of Object.entries(vm.config)) {
+      const m = /^net(\d+)$/.exec(key);
+      if (!m) continue;
+      const mac = /=((?:[0-9A-F]{2}:){5}[0-9A-F]{2})/i.exec(value)?.[1] ?? '';
+      const ip = /(?:^|,)ip=([^,/]+)\/(\d+)/.exec(vm.config[`ipconfig${m[1]}`] ?? '');
+      interfaces.push({
+        name: `eth${m[1]}`,
+        'hardware-address': mac.toLowerCase(),
+        'ip-addresses': ip ? [{ 'ip-address': ip[1], 'ip-address-type': 'ipv4', prefix: Number(ip[2]) }] : [],
+      });
+    }
+    return { result: interfaces };
+  }
+}
+
+interface PlannedDisk {
+  key: string;
+  storage: Storage;
+  volid: string;
+  size: number;
+  opts: Record<string, string>;
+}
+
+function agentEnabled(vm: Vm): boolean {
+  return /^(enabled=)?1(,|$)/.test(vm.config.agent ?? '');
+}
+
+function requireContent(storage: Storage, content: string): void {
+  if (!storage.content.includes(content)) throw fail(`content type '${content}' is not available on storage '${storage.id}'`);
+}
+
+function splitVolid(volid: string): [string, string] {
+  const i = volid.indexOf(':');
+  return [volid.slice(0, i), volid.slice(i + 1)];
+}
+
+function nextDiskIndex(storage: Storage, vmid: number): number {
+  let n = 0;
+  while ([...storage.volumes.keys()].some((v) => v.endsWith(`vm-${vmid}-disk-${n}`) || v.endsWith(`base-${vmid}-disk-${n}`))) n++;
+  return n;
+}
+
+export function parseDisk(value: string): { file: string; opts: Record<string, string> } {
+  let file = '';
+  const opts: Record<string, string> = {};
+  for (const part of value.split(',')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) file = part;
+    else if (part.slice(0, eq) === 'file' || part.slice(0, eq) === 'volume') file = part.slice(eq + 1);
+    else opts[part.slice(0, eq)] = part.slice(eq + 1);
+  }
+  return { file, opts };
+}
+
+function formatDisk(volid: string, opts: Record<string, string>): string {
+  return [volid, ...Object.entries(opts).map(([k, v]) => `${k}=${v}`)].join(',');
+}
+
+/** PVE::JSONSchema::format_size. */
+function formatSize(bytes: number): string {
+  const units = ['', 'K', 'M', 'G', 'T'];
+  let n = bytes;
+  let u = 0;
+  while (u < units.length - 1 && n % 1024 === 0 && n >= 1024) {
+    n /= 1024;
+    u++;
+  }
+  return `${n}${units[u]}`;
+}
+
+/** Give every NIC without a MAC one, as the server does on create and update. */
+function withMacs(config: Record<string, string>): Record<string, string> {
+  const out = { ...config };
+  for (const [key, value] of Object.entries(config)) {
+    if (!/^net\d+$/.test(key) || /=(?:[0-9A-F]{2}:){5}[0-9A-F]{2}/i.test(value)) continue;
+    // `virtio,bridge=vmbr0` or `model=virtio,...` becomes `virtio=BC:24:11:..,bridge=vmbr0`
+    const parts = value.split(',');
+    const i = parts.findIndex((p) => !p.includes('=') || p.startsWith('model='));
+    if (i >= 0) parts[i] = `${(parts[i] as string).replace(/^model=/, '')}=${randomMac()}`;
+    out[key] = parts.join(',');
+  }
+  return out;
+}
+
+const KEY_TYPES = /^(ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-(?:ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com)$/;
+
+/**
+ * PVE::Tools::validate_ssh_public_keys after the API's uri_unescape: the value arrived URL-encoded
+ * (the schema's `urlencoded` format), and each decoded line must be a public key.
+ */
+function checkSshKeys(encoded: string | undefined): void {
+  if (encoded === undefined) return;
+  let text: string;
+  try {
+    text = decodeURIComponent(encoded);
+  } catch {
+    throw fail('SSH public key validation error');
+  }
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    const at = fields.findIndex((f) => KEY_TYPES.test(f));
+    const type = fields[at];
+    const blob = fields[at + 1];
+    if (at < 0 || !type || !blob || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) throw fail('SSH public key validation error');
+    const bytes = Buffer.from(blob, 'base64');
+    const len = bytes.length >= 4 ? bytes.readUInt32BE(0) : -1;
+    if (len <= 0 || bytes.subarray(4, 4 + len).toString('latin1') !== type) throw fail('SSH public key validation error');
+  }
+}

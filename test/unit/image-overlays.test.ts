@@ -1,0 +1,85 @@
+// The overlay files checked by their real consumers: sshd -t/-T and nft -c.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const overlay = 'overlays/base';
+const sshd = '/usr/sbin/sshd';
+const nft = '/usr/sbin/nft';
+
+describe('sshd hardening drop-in', () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ober-sshd-'));
+  const hostKey = path.join(tmp, 'hostkey');
+  // sshd -t/-T (as root) insist on the privilege separation directory the ssh service would create
+  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  // -h overrides the HostKey lines (the image's keys are made at first boot)
+  const effective = (): Map<string, string> => {
+    const out = execFileSync(sshd, ['-T', '-f', path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf'), '-h', hostKey], { encoding: 'utf8' });
+    return new Map(out.split('\n').filter(Boolean).map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)]));
+  };
+
+  it('passes sshd -t', () => {
+    execFileSync(sshd, ['-t', '-f', path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf'), '-h', hostKey]);
+  });
+
+  it('allows keys only and no root', () => {
+    const c = effective();
+    expect(c.get('permitrootlogin')).toBe('no');
+    expect(c.get('passwordauthentication')).toBe('no');
+    expect(c.get('kbdinteractiveauthentication')).toBe('no');
+    expect(c.get('authenticationmethods')).toBe('publickey');
+  });
+
+  it('offers no SHA-1, CBC or non-ETM algorithms', () => {
+    const c = effective();
+    expect(c.get('kexalgorithms')).not.toMatch(/sha1|diffie-hellman-group14-sha256/);
+    expect(c.get('ciphers')).not.toMatch(/cbc|3des/);
+    expect(c.get('macs')!.split(',').every((m) => m.includes('-etm@'))).toBe(true);
+  });
+
+  it('is read before cloud-init can re-enable passwords (first value wins)', () => {
+    // Debian's sshd_config includes sshd_config.d/*.conf at its top; cloud-init writes 50-cloud-init.conf
+    expect(path.basename('10-ober-hardening.conf') < '50-cloud-init.conf').toBe(true);
+    const withCloudInit = path.join(tmp, 'sshd_config');
+    const dropins = path.join(tmp, 'd');
+    mkdirSync(dropins);
+    writeFileSync(path.join(dropins, '10-ober-hardening.conf'), readFileSync(path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf')));
+    writeFileSync(path.join(dropins, '50-cloud-init.conf'), 'PasswordAuthentication yes\n');
+    writeFileSync(withCloudInit, `Include ${dropins}/*.conf\nPasswordAuthentication yes\n`);
+    const out = execFileSync(sshd, ['-T', '-f', withCloudInit, '-h', hostKey], { encoding: 'utf8' });
+    expect(out).toMatch(/^passwordauthentication no$/m);
+  });
+});
+
+describe('nftables base ruleset', () => {
+  const base = readFileSync(path.join(overlay, 'etc/nftables.conf'), 'utf8');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'ober-nft-'));
+  const check = (ruleset: string): void => {
+    const file = path.join(tmp, `rules-${Math.random().toString(16).slice(2)}.nft`);
+    writeFileSync(file, ruleset);
+    execFileSync(nft, ['-c', '-f', file], { stdio: 'pipe' });
+  };
+
+  it('passes nft -c with no per-node rules yet (the include glob matches nothing)', () => {
+    check(base.replace('/var/lib/ober/current/nftables', path.join(tmp, 'empty')));
+  });
+
+  it('takes per-node rules as additions to the node_input chain', () => {
+    const nodeDir = path.join(tmp, 'node');
+    mkdirSync(nodeDir);
+    writeFileSync(path.join(nodeDir, 'ober.nft'), 'table inet ober {\n\tchain node_input {\n\t\ttcp dport 443 ip saddr 192.0.2.0/24 accept\n\t}\n}\n');
+    check(base.replace('/var/lib/ober/current/nftables', nodeDir));
+  });
+
+  it('drops input by default and keeps SSH, loopback, ICMP and established traffic', () => {
+    const input = /chain input \{([\s\S]*?)\n\t\}/.exec(base)![1]!;
+    expect(input).toMatch(/policy drop;/);
+    for (const rule of ['ct state established,related accept', 'iif "lo" accept', 'meta l4proto icmp accept', 'meta l4proto ipv6-icmp accept', 'tcp dport 22 accept']) {
+      expect(input).toContain(rule);
+    }
+    expect(() => check(base.replace('tcp dport 22 accept', 'tcp dport 22 acept'))).toThrow();
+  });
+});
