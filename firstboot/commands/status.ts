@@ -11,6 +11,7 @@ import type { Register } from '../lib/program.js';
 import type { NodeConfig } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
 import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
+import { vrrpInstanceName } from '../render/keepalived.js';
 
 export interface NodeStatus {
   healthy: boolean;
@@ -33,7 +34,7 @@ const PROBE_TIMEOUT_MS = 500;
 export async function collectStatus(layout: Layout): Promise<NodeStatus> {
   const problems: string[] = [];
   const record = await readRecord(layout);
-  const status: NodeStatus = { healthy: false, problems, maintenance: existsSync(path.join(layout.runDir, 'maintenance')), haproxy: { up: false }, vips: [], backends: [] };
+  const status: NodeStatus = { healthy: false, problems, maintenance: existsSync(layout.maintenanceFlag), haproxy: { up: false }, vips: [], backends: [] };
   if (record) status.firstboot = record;
   if (record?.imageVersion) status.imageVersion = record.imageVersion;
   if (!record) problems.push('first boot has not run (no status record)');
@@ -65,7 +66,7 @@ export async function collectStatus(layout: Layout): Promise<NodeStatus> {
     const r = await httpGet(`${base}${vipHealthPath(v.name)}`, PROBE_TIMEOUT_MS).catch(() => undefined);
     const entry: NodeStatus['vips'][number] = { name: v.name, address: v.address, backendUp: r?.status === 200, heldHere: held.has(v.address) };
     if (node.keepalived) {
-      const state = await readFile(path.join(layout.vrrpStateDir, `vip_${v.name}`), 'utf8').catch(() => undefined);
+      const state = await readFile(path.join(layout.vrrpStateDir, vrrpInstanceName(v.name)), 'utf8').catch(() => undefined);
       if (state) entry.vrrpState = state.split(' ')[0];
     }
     if (node.bgp) entry.announced = entry.backendUp && !status.maintenance && established.size > 0;
