@@ -13,15 +13,21 @@ export interface ServerEntry {
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
-/** A whitelist: IPv4 addresses, networks (no host bits) or host names to resolve. */
-export function parseAddressList(list: string | readonly string[]): Parsed<AddressEntry[]> {
-  let items: string[];
+/** Hostlist expansion with syntax errors as data. */
+function expand(list: string | readonly string[]): Parsed<string[]> {
   try {
-    items = expandHostlist(list);
+    return { ok: true, value: expandHostlist(list) };
   } catch (e) {
     if (e instanceof HostlistError) return { ok: false, errors: [e.message] };
     throw e;
   }
+}
+
+/** A whitelist: IPv4 addresses, networks (no host bits) or host names to resolve. */
+export function parseAddressList(list: string | readonly string[]): Parsed<AddressEntry[]> {
+  const expanded = expand(list);
+  if (!expanded.ok) return expanded;
+  const items = expanded.value;
   const errors: string[] = [];
   const out: AddressEntry[] = [];
   // A repeated whitelist entry is harmless: keep the first.
@@ -41,13 +47,9 @@ export function parseAddressList(list: string | readonly string[]): Parsed<Addre
 
 /** Backend servers: `host:port` (port defaults to `defaultPort` when absent). */
 export function parseServerList(list: string | readonly string[], defaultPort: number): Parsed<ServerEntry[]> {
-  let items: string[];
-  try {
-    items = expandHostlist(list);
-  } catch (e) {
-    if (e instanceof HostlistError) return { ok: false, errors: [e.message] };
-    throw e;
-  }
+  const expanded = expand(list);
+  if (!expanded.ok) return expanded;
+  const items = expanded.value;
   const errors: string[] = [];
   const out: ServerEntry[] = [];
   const seen = new Set<string>();
