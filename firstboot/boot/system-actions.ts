@@ -1,7 +1,6 @@
 // What first boot does to a real node after installing: the settings that only take effect when
 // applied, and a systemd reload so the mode drop-in is seen before ober-http starts.
 import { run } from '../lib/exec.js';
-import type { Layout } from '../model/layout.js';
 import type { SystemActions } from './firstboot.js';
 
 export const systemdActions: SystemActions = {

@@ -3,6 +3,7 @@ import { contractRegisters } from './contract.js';
 import { healthRegisters } from './health.js';
 import { registerFirstboot } from './firstboot.js';
 import { registerStatus } from './status.js';
+import { operationRegisters } from './operations.js';
 
 /** Commands shared by the node program and the admin tool (the node contract: validate, render). */
 export const contractCommands: Register[] = [...contractRegisters];
@@ -13,4 +14,5 @@ export const nodeCommands: Register[] = [
   ...healthRegisters,
   registerFirstboot,
   registerStatus,
+  ...operationRegisters,
 ];

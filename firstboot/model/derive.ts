@@ -231,7 +231,7 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
           keepalived: {
             interface: ifname,
             unicast: (cluster.keepalived?.transport ?? 'unicast') === 'unicast',
-            advertIntervalMs: cluster.keepalived?.advertIntervalMs ?? 200,
+            advertIntervalMs: cluster.keepalived?.advertIntervalMs ?? 150,
             trackWeight: TRACK_WEIGHT,
           },
         }

@@ -4,7 +4,7 @@ import { lookup } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
-import { parseAddressList, parseServerList } from './addresses.js';
+import { parseAddressList } from './addresses.js';
 import type { ResolvedNames } from './derive.js';
 import type { Cluster } from './schema.js';
 
@@ -58,19 +58,17 @@ export async function resolveClusterInputs(cluster: Cluster, src: InputSources):
   return { ...cluster, secrets, certificates };
 }
 
-/** Host names that derivation needs addresses for: whitelist entries, and backend servers when backendHttp is set. */
+/**
+ * Host names that derivation needs addresses for: the whitelist entries (they become ACL and
+ * nftables entries). Backend server names are not resolved here: HAProxy resolves them at run
+ * time, and the backendHttp check covers servers written as addresses.
+ */
 export function namesToResolve(cluster: Cluster): string[] {
   const names = new Set<string>();
   for (const v of Object.values(cluster.whitelists)) {
     if (v === undefined) continue;
     const r = parseAddressList(v);
     if (r.ok) for (const e of r.value) if (e.kind === 'name') names.add(e.value);
-  }
-  if (cluster.whitelists.backendHttp) {
-    for (const b of cluster.backends) {
-      const r = parseServerList(b.servers, 80);
-      if (r.ok) for (const s of r.value) if (s.hostKind === 'name') names.add(s.host);
-    }
   }
   return [...names].sort();
 }

@@ -43,6 +43,13 @@ export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {})
     if (n.gateway && !inCidr(n.gateway, cidr)) err(`nodes[${i}].gateway`, `${n.gateway} is not inside the node's network ${n.address}`);
   });
   unique(c.nodes.map((n) => n.address.split('/')[0] ?? ''), 'nodes', 'address', err);
+
+  // --- Proxmox placement: ids and MACs are per VM, so two nodes cannot share one.
+  uniqueSet(c.nodes.map((n) => (n.proxmox?.vmid === undefined ? undefined : String(n.proxmox.vmid))), 'nodes', 'proxmox.vmid', err);
+  uniqueSet(c.nodes.map((n) => n.proxmox?.mac?.toUpperCase()), 'nodes', 'proxmox.mac', err);
+  c.nodes.forEach((n, i) => {
+    if (n.proxmox && !c.proxmox) err(`nodes[${i}].proxmox`, 'per-node Proxmox settings without a proxmox section', 'add a proxmox: section (see examples/)');
+  });
   const nodeIps = new Set([...nodeCidrs.values()].map((x) => x.address));
 
   // --- VIPs
@@ -202,6 +209,17 @@ function checkKeepalived(c: Cluster, nodeCidrs: Map<string, Cidr>, err: Report, 
 function unique(values: string[], listPath: string, field: string, err: Report): void {
   const first = new Map<string, number>();
   values.forEach((v, i) => {
+    const j = first.get(v);
+    if (j === undefined) first.set(v, i);
+    else err(`${listPath}[${i}].${field}`, `'${v}' is already used by ${listPath}[${j}]`, `each ${field} must be unique`);
+  });
+}
+
+/** unique() for optional fields: absent values are not compared. */
+function uniqueSet(values: (string | undefined)[], listPath: string, field: string, err: Report): void {
+  const first = new Map<string, number>();
+  values.forEach((v, i) => {
+    if (v === undefined) return;
     const j = first.get(v);
     if (j === undefined) first.set(v, i);
     else err(`${listPath}[${i}].${field}`, `'${v}' is already used by ${listPath}[${j}]`, `each ${field} must be unique`);

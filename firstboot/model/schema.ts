@@ -102,9 +102,13 @@ const secretSource = z.strictObject({
 
 const bfd = z.strictObject({
   enabled: z.boolean({ error: 'must be true or false' }).default(true),
-  /** Desired min TX and required min RX interval (RFC 5880 §6.8.1). */
-  intervalMs: ms(10, 10_000).default(100),
-  /** Detection time = interval × multiplier: 100 ms × 3 detects a dead link in ~300 ms. */
+  /**
+   * Desired min TX and required min RX interval (RFC 5880 §6.8.1). 50 ms × 3 = 150 ms detection:
+   * the lab measured 100 ms × 3 at 310-380 ms from link cut to the router's FIB (BFD + zebra),
+   * above the 250 ms target; 50 ms is within what BIRD and router BFD implementations sustain.
+   */
+  intervalMs: ms(10, 10_000).default(50),
+  /** Detection time = interval × multiplier: 50 ms × 3 detects a dead link in ~150 ms. */
   multiplier: intIn(1, 255).default(3),
 });
 
@@ -138,11 +142,14 @@ const keepalived = z.strictObject({
   transport: z.enum(['unicast', 'multicast'], { error: "must be 'unicast' or 'multicast'" }).default('unicast'),
   /**
    * VRRP advertisement interval. Below 1 s needs VRRPv3 (RFC 5798, centisecond field), so the
-   * value must be a multiple of 10 ms. 200 ms gives a master-down time of ~0.6-0.8 s.
+   * value must be a multiple of 10 ms. Master_Down_Interval = 3 × advert + skew ((256 − prio) ×
+   * advert / 256, RFC 5798 §6.1): 150 ms gives ~0.55 s for a dead node, and a HAProxy stall
+   * (health feed ~0.35 s + master-down, the track weight only lowers the priority) stays under
+   * 1 s; at 200 ms the lab measured 1.02 s for the stall.
    */
   advertIntervalMs: ms(10, 40_950)
     .refine((n) => n % 10 === 0, { error: 'must be a multiple of 10 ms (VRRPv3 counts centiseconds)' })
-    .default(200),
+    .default(150),
   /** First virtual router id; VIP i (in file order) gets vridBase + i unless it sets its own vrid. */
   vridBase: intIn(1, 255).default(50),
 });
@@ -261,6 +268,105 @@ const sysctlValue = z
   .refine((v) => /^[A-Za-z0-9 ._:-]{1,64}$/.test(v), { error: 'must be 1-64 characters of letters, digits, spaces and . _ : -' });
 const sysctl = z.record(sysctlKey, sysctlValue);
 
+// ---------------------------------------------------------------------------------------------
+// Proxmox placement (admin side: `ober deploy` / `ober rollout`). Every value here ends up in a
+// Proxmox API parameter, so each is held to the syntax the API's schema demands (apidata.json:
+// pve-node, pve-storage-id, pve-bridge-id, mac-addr, dns-name, urlencoded sshkeys) and refused
+// otherwise. The node ignores this section; it travels in its data only because the data is the
+// whole cluster.
+
+/** PVE node name (format pve-node: a DNS label). */
+const pveNode = z
+  .string({ error: 'must be a Proxmox node name' })
+  .regex(/^[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, { error: 'must be a Proxmox node name (letters, digits, inner dashes; at most 63)' });
+
+/** Storage id (format pve-storage-id). */
+const storageId = z
+  .string({ error: 'must be a storage id' })
+  .regex(/^[a-z][a-z0-9\-_.]{0,62}[a-z0-9]$/i, { error: 'must be a Proxmox storage id (letter first, then letters, digits, - _ .)' });
+
+/** Linux bridge (format pve-bridge-id, and a Linux interface name). */
+const bridge = z
+  .string({ error: 'must be a bridge name' })
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/, { error: 'must be a bridge name of 1-15 characters (letters, digits, _ . -), e.g. vmbr0' });
+
+/** Unicast MAC (format mac-addr; the multicast bit of the first octet must be clear). */
+const mac = z
+  .string({ error: 'must be a MAC address' })
+  .regex(/^[0-9A-Fa-f][02468ACEace](?::[0-9A-Fa-f]{2}){5}$/, { error: 'must be a unicast MAC address such as BC:24:11:12:34:56' });
+
+const vmid = intIn(100, 999_999_999);
+
+/**
+ * One OpenSSH public key line: type, base64 blob, optional comment of safe characters. Proxmox
+ * checks each line (PVE::Tools::validate_ssh_public_keys); a line break would smuggle in a second key.
+ */
+const SSH_KEY_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]{16,8192}={0,2}(?: [A-Za-z0-9@._+-]{1,100})?$/;
+const sshKey = z
+  .string({ error: 'must be an SSH public key line' })
+  .regex(SSH_KEY_RE, { error: 'must be one OpenSSH public key: "<type> <base64> [comment]" (comment: letters, digits, @ . _ + -)' })
+  .refine(
+    (k) => {
+      // The blob (RFC 4253 §6.6) is length-prefixed fields, the first being the key type: they must
+      // use it up exactly. Catches truncated, pasted-over and mislabelled keys.
+      const [type, blob] = k.split(' ');
+      const bytes = Buffer.from(blob ?? '', 'base64');
+      const fields: Buffer[] = [];
+      for (let at = 0; at < bytes.length; ) {
+        if (at + 4 > bytes.length) return false;
+        const end = at + 4 + bytes.readUInt32BE(at);
+        if (end > bytes.length) return false;
+        fields.push(bytes.subarray(at + 4, end));
+        at = end;
+      }
+      return fields.length >= 2 && fields[0]?.toString('latin1') === type;
+    },
+    { error: 'is not a valid key: its base64 part does not encode the key type named before it' },
+  );
+
+/** Linux user name cloud-init creates (ciuser). */
+const userName = z
+  .string({ error: 'must be a user name' })
+  .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: 'must be a user name: a-z, 0-9, _ and -, at most 32, not starting with a digit or dash' })
+  .refine((u) => u !== 'root', { error: 'must not be root (the image refuses root logins)' });
+
+const proxmox = z.strictObject({
+  /** Proxmox node the VMs run on; default: the node holding the template. */
+  node: pveNode.optional(),
+  /** Storage of the clones' disks; default: the template's storage (allows linked clones). */
+  storage: storageId.optional(),
+  /** Storage with content `snippets` (vendor-data snippets) or `iso` (--snippets iso). */
+  snippetStorage: storageId.default('local'),
+  bridge: bridge.default('vmbr0'),
+  /** 802.1Q tag on the bridge port. */
+  vlan: intIn(1, 4094).optional(),
+  cores: intIn(1, 128).default(2),
+  memoryMB: intIn(512, 4 * 1024 * 1024).default(2048),
+  /** Grow the system disk to this size (GiB); default: the template's size. */
+  diskGB: intIn(1, 65_536).optional(),
+  /** Must match the template's firmware (set at `ober template create --bios`). */
+  firmware: z.enum(['ovmf', 'seabios'], { error: "must be 'ovmf' or 'seabios'" }).default('ovmf'),
+  /** First VMID tried for node i is vmidBase + i; default: Proxmox's next free id. */
+  vmidBase: vmid.optional(),
+  /** linked: share the template's disk (fast, needs a storage with snapshots); full: copy it. */
+  clone: z.enum(['linked', 'full'], { error: "must be 'linked' or 'full'" }).default('linked'),
+  /** Keep a node's MAC across rollouts (DHCP reservations, switch port security). */
+  keepMac: z.boolean({ error: 'must be true or false' }).default(false),
+  /** Start the VM when the Proxmox host boots. */
+  onboot: z.boolean({ error: 'must be true or false' }).default(true),
+  ciuser: userName.default('ober'),
+  sshKeys: z.array(sshKey, { error: 'must be a list of SSH public keys' }).max(32).default([]),
+  nameservers: z.array(ipv4, { error: 'must be a list of IPv4 addresses' }).min(1).max(3).optional(),
+  searchdomain: hostname.optional(),
+});
+
+/** Per node: pin the VMID, the Proxmox node or the MAC. */
+const nodeProxmox = z.strictObject({
+  vmid: vmid.optional(),
+  node: pveNode.optional(),
+  mac: mac.optional(),
+});
+
 const nodeOverrides = z.strictObject({
   bgp: z
     .strictObject({
@@ -280,6 +386,7 @@ const node = z.strictObject({
   /** BGP router id; defaults to the node's address. */
   routerId: ipv4.optional(),
   overrides: nodeOverrides.optional(),
+  proxmox: nodeProxmox.optional(),
 });
 
 export const clusterSchema = z.strictObject({
@@ -297,6 +404,8 @@ export const clusterSchema = z.strictObject({
   health: health.prefault({}),
   sysctl: sysctl.default({}),
   secrets: z.record(name, secretSource).default({}),
+  /** Where and how `ober deploy` places the nodes on Proxmox (admin side). */
+  proxmox: proxmox.optional(),
   nodes: z.array(node, { error: 'must be a list of nodes' }).min(1, { error: 'needs at least one node' }).max(64),
 });
 
@@ -315,3 +424,5 @@ export type VipSpec = Cluster['vips'][number];
 export type BackendSpec = Cluster['backends'][number];
 export type NeighborSpec = z.output<typeof neighbor>;
 export type Whitelists = Cluster['whitelists'];
+export type ProxmoxSpec = NonNullable<Cluster['proxmox']>;
+export type NodeProxmoxSpec = NonNullable<NodeSpec['proxmox']>;

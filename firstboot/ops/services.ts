@@ -65,7 +65,7 @@ export function directControl(layout: Layout, opts: DirectOptions = {}): Service
       return undefined;
     }
   };
-  const check = () => runner([haproxy, '-c', '-q', '-f', layout.haproxyCfg]);
+  const check = () => runner([haproxy, '-c', '-f', layout.haproxyCfg]);
   return {
     kind: 'direct',
     async start(s) {

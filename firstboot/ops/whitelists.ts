@@ -4,10 +4,11 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { syncFile } from '../boot/firstboot.js';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
-import { addressMatches, parseAddressList, parseServerList } from '../model/addresses.js';
+import { addressMatches, parseAddressList } from '../model/addresses.js';
 import type { NodeConfig } from '../model/derive.js';
 import { resolveNames, systemLookup, type Lookup } from '../model/inputs.js';
 import type { Layout } from '../model/layout.js';
+import { isIPv4 } from '../model/net.js';
 import { writeFileAtomic } from './atomic.js';
 
 export const SYNC_KEYS = ['frontendHttp', 'routers', 'backendHttp', 'monitoring', 'admin'] as const;
@@ -85,11 +86,11 @@ export async function backendsOutside(node: Pick<NodeConfig, 'backends'>, entrie
   const nets = parseAddressList(entries as string[]);
   if (!nets.ok) return nets.errors.map((m) => ({ path: flagOf('backendHttp'), message: m }));
   const servers = node.backends.flatMap((b) => b.servers.map((s) => ({ backend: b.name, host: s.host, port: s.port })));
-  const names = servers.filter((s) => parseServerList([s.host], s.port).ok && !/^[\d.]+$/.test(s.host)).map((s) => s.host);
+  const names = servers.filter((s) => !isIPv4(s.host)).map((s) => s.host);
   const resolved = await resolveNames([...new Set(names)], lookup);
   const issues: ConfigIssue[] = [];
   for (const s of servers) {
-    const ips = /^[\d.]+$/.test(s.host) ? [s.host] : (resolved[s.host] ?? []);
+    const ips = isIPv4(s.host) ? [s.host] : (resolved[s.host] ?? []);
     if (ips.length === 0) issues.push({ path: flagOf('backendHttp'), message: `backend ${s.backend} server ${s.host} does not resolve, so it cannot be checked` });
     for (const ip of ips) {
       if (!nets.value.some((e) => addressMatches(ip, e))) {

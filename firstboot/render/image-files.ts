@@ -15,7 +15,9 @@ export interface ImageFilesOptions {
 /** systemd RuntimeWatchdogSec / ShutdownWatchdogSec (the seed's values). */
 export const WATCHDOG = { runtime: '10s', shutdown: '2min' } as const;
 
-export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track'] as const;
+export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs'] as const;
+/** Units that are not services, by file name. */
+export const OTHER_UNITS = ['ober-certs.path'] as const;
 
 export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   const target = opts.target ?? DEBIAN_12;
@@ -26,6 +28,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     program: `${l.programDir}/ober-node.mjs`,
     oberBin: l.oberBin,
     haproxyCfg: l.haproxyCfg,
+    haproxyCertDir: l.haproxyCertDir,
     pidFile: l.haproxyPidFile,
     masterSocket: l.haproxyMasterSocket,
     exabgpConf: l.exabgpConf,
@@ -44,12 +47,15 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     'ober-bfd': TEMPLATES.unitBfd,
     'ober-ha': TEMPLATES.unitHa,
     'ober-track': TEMPLATES.unitTrack,
+    'ober-certs': TEMPLATES.unitCerts,
   };
   const files: RenderedFile[] = UNIT_NAMES.map((u) => ({
     path: `${l.unitDir}/${u}.service`,
     mode: 0o644,
     content: compile<typeof view>(units[u])(view),
   }));
+  const others: Record<(typeof OTHER_UNITS)[number], string> = { 'ober-certs.path': TEMPLATES.unitCertsPath };
+  for (const u of OTHER_UNITS) files.push({ path: `${l.unitDir}/${u}`, mode: 0o644, content: compile<typeof view>(others[u])(view) });
   files.push({
     path: `${l.systemConfDir}/50-herr-ober-watchdog.conf`,
     mode: 0o644,

@@ -14,7 +14,12 @@ const networkTemplate = compile<{ header: string; addresses: string[] }>(TEMPLAT
 const nmTemplate = compile<{ header: string; addresses: { index: number; address: string }[] }>(TEMPLATES.loVipNm);
 const journaldTemplate = compile<{ header: string; retentionDays: number; maxDiskMB: number }>(TEMPLATES.journaldConf);
 const nftTemplate = compile<NftView>(TEMPLATES.nftables);
-const modeTemplate = compile<{ header: string; mode: string; upholds: string; upholdsText: string }>(TEMPLATES.modeConf);
+const modeTemplate = compile<{ header: string; mode: string; upholds: string; upholdsText: string; drainTimeoutSec: number; stopTimeoutSec: number }>(
+  TEMPLATES.modeConf,
+);
+
+/** Grace beyond hard-stop-after before systemd kills a stopping HAProxy: the master's own exit. */
+const STOP_GRACE_SEC = 30;
 
 interface NftView {
   header: string;
@@ -62,7 +67,14 @@ export function renderModeDropIn(node: NodeConfig, ctx: RenderContext): Rendered
   return {
     path: `${ctx.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`,
     mode: 0o644,
-    content: modeTemplate({ header: ctx.header, mode: node.mode, upholds: units.join(' '), upholdsText: units.join(' and ') }),
+    content: modeTemplate({
+      header: ctx.header,
+      mode: node.mode,
+      upholds: units.join(' '),
+      upholdsText: units.join(' and '),
+      drainTimeoutSec: node.haproxy.drainTimeoutSec,
+      stopTimeoutSec: node.haproxy.drainTimeoutSec + STOP_GRACE_SEC,
+    }),
   };
 }
 

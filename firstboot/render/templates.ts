@@ -20,6 +20,8 @@ import unitBgp from '../../templates/units/ober-bgp.service.hbs?raw';
 import unitBfd from '../../templates/units/ober-bfd.service.hbs?raw';
 import unitHa from '../../templates/units/ober-ha.service.hbs?raw';
 import unitTrack from '../../templates/units/ober-track.service.hbs?raw';
+import unitCertsPath from '../../templates/units/ober-certs.path.hbs?raw';
+import unitCerts from '../../templates/units/ober-certs.service.hbs?raw';
 
 export const TEMPLATES = {
   haproxyCfg,
@@ -43,4 +45,6 @@ export const TEMPLATES = {
   unitBfd,
   unitHa,
   unitTrack,
+  unitCertsPath,
+  unitCerts,
 } as const;

@@ -156,6 +156,45 @@ const SEMANTIC: Case[] = [
   { name: 'nodes entry not a map', mutate: (d) => set(d, 'nodes[0]', 'ober1'), path: 'nodes[0]' },
 ];
 
+// Proxmox placement: every value lands in a Proxmox API parameter (deploy/rollout).
+const PROXMOX_STRING_FIELDS = [
+  'proxmox.node', 'proxmox.storage', 'proxmox.snippetStorage', 'proxmox.bridge', 'proxmox.ciuser', 'proxmox.searchdomain',
+  'proxmox.sshKeys[0]', 'proxmox.nameservers[0]', 'nodes[0].proxmox.node', 'nodes[0].proxmox.mac',
+];
+const ED25519 = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGfoz3hh3RKeHhKroED1/DY7outZhGYYpcUE1TNcVvey';
+const PROXMOX: Case[] = [
+  ...PROXMOX_STRING_FIELDS.flatMap((path) =>
+    HOSTILE.map((h) => ({ name: `${path} = ${JSON.stringify(h).slice(0, 30)}`, mutate: (d: Doc) => set(d, path, h), path })),
+  ),
+  { name: 'VLAN 0', mutate: (d) => set(d, 'proxmox.vlan', 0), path: 'proxmox.vlan' },
+  { name: 'VLAN 4095', mutate: (d) => set(d, 'proxmox.vlan', 4095), path: 'proxmox.vlan' },
+  { name: 'cores 0', mutate: (d) => set(d, 'proxmox.cores', 0), path: 'proxmox.cores' },
+  { name: 'cores as string', mutate: (d) => set(d, 'proxmox.cores', '2'), path: 'proxmox.cores' },
+  { name: 'memory 100 MB', mutate: (d) => set(d, 'proxmox.memoryMB', 100), path: 'proxmox.memoryMB' },
+  { name: 'disk 0 GB', mutate: (d) => set(d, 'proxmox.diskGB', 0), path: 'proxmox.diskGB' },
+  { name: 'vmidBase 99', mutate: (d) => set(d, 'proxmox.vmidBase', 99), path: 'proxmox.vmidBase' },
+  { name: 'vmid 1e9', mutate: (d) => set(d, 'nodes[1].proxmox', { vmid: 1_000_000_000 }), path: 'nodes[1].proxmox.vmid' },
+  { name: 'vmid fractional', mutate: (d) => set(d, 'nodes[1].proxmox', { vmid: 100.5 }), path: 'nodes[1].proxmox.vmid' },
+  { name: 'duplicate vmid', mutate: (d) => { set(d, 'nodes[0].proxmox', { vmid: 300 }); set(d, 'nodes[2].proxmox', { vmid: 300 }); }, path: 'nodes[2].proxmox.vmid' },
+  { name: 'duplicate MAC (case differs)', mutate: (d) => { set(d, 'nodes[0].proxmox', { mac: 'BC:24:11:00:00:01' }); set(d, 'nodes[1].proxmox', { mac: 'bc:24:11:00:00:01' }); }, path: 'nodes[1].proxmox.mac' },
+  { name: 'multicast MAC', mutate: (d) => set(d, 'nodes[0].proxmox', { mac: '01:00:5E:00:00:01' }), path: 'nodes[0].proxmox.mac' },
+  { name: 'MAC with dashes', mutate: (d) => set(d, 'nodes[0].proxmox', { mac: 'BC-24-11-00-00-01' }), path: 'nodes[0].proxmox.mac' },
+  { name: 'firmware uefi', mutate: (d) => set(d, 'proxmox.firmware', 'uefi'), path: 'proxmox.firmware' },
+  { name: 'clone thin', mutate: (d) => set(d, 'proxmox.clone', 'thin'), path: 'proxmox.clone' },
+  { name: 'keepMac "yes"', mutate: (d) => set(d, 'proxmox.keepMac', 'yes'), path: 'proxmox.keepMac' },
+  { name: 'ciuser root', mutate: (d) => set(d, 'proxmox.ciuser', 'root'), path: 'proxmox.ciuser' },
+  { name: 'ssh key blob of another type', mutate: (d) => set(d, 'proxmox.sshKeys', [ED25519.replace('ssh-ed25519', 'ssh-rsa')]), path: 'proxmox.sshKeys[0]' },
+  { name: 'ssh key truncated', mutate: (d) => set(d, 'proxmox.sshKeys', [ED25519.slice(0, 40)]), path: 'proxmox.sshKeys[0]' },
+  { name: 'ssh key with options', mutate: (d) => set(d, 'proxmox.sshKeys', [`command="id" ${ED25519}`]), path: 'proxmox.sshKeys[0]' },
+  { name: 'ssh key comment with quote', mutate: (d) => set(d, 'proxmox.sshKeys', [`${ED25519} a"b`]), path: 'proxmox.sshKeys[0]' },
+  { name: 'ssh keys not a list', mutate: (d) => set(d, 'proxmox.sshKeys', ED25519), path: 'proxmox.sshKeys' },
+  { name: 'four nameservers', mutate: (d) => set(d, 'proxmox.nameservers', ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4']), path: 'proxmox.nameservers' },
+  { name: 'IPv6 nameserver', mutate: (d) => set(d, 'proxmox.nameservers', ['2001:db8::53']), path: 'proxmox.nameservers[0]' },
+  { name: 'unknown proxmox field', mutate: (d) => set(d, 'proxmox.pool', 'x'), path: 'proxmox.pool' },
+  { name: 'unknown per-node proxmox field', mutate: (d) => set(d, 'nodes[0].proxmox', { cores: 4 }), path: 'nodes[0].proxmox.cores' },
+  { name: 'per-node proxmox without a proxmox section', mutate: (d) => { set(d, 'proxmox', undefined); set(d, 'nodes[0].proxmox', { vmid: 300 }); }, path: 'nodes[0].proxmox' },
+];
+
 // Node data: resolved secrets whose value could break ExaBGP's md5-password statement.
 const NODE_DATA: Case[] = ['pw word', 'pw;', 'pw"', "pw'", 'pw}', 'pw\nneighbor', 'x'.repeat(81), ''].map((v) => ({
   name: `md5 password ${JSON.stringify(v).slice(0, 20)}`,
@@ -191,6 +230,7 @@ describe('hostile and broken input is refused with the field named', () => {
     ...cases.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
     ...KA_CASES.map((c) => ({ c, doc: () => structuredClone(kaDoc) })),
     ...SEMANTIC.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
+    ...PROXMOX.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
     ...NODE_DATA.map((c) => ({
       c,
       doc: () => {

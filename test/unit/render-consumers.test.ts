@@ -77,8 +77,9 @@ describe('rendered files are accepted by their real consumers', () => {
 
   it('systemd-analyze verify accepts the units and the mode drop-in', async () => {
     for (const c of each('any')()) {
-      const units = c.m.imageFiles.filter((f) => f.path.endsWith('.service')).map((f) => f.path);
-      expect(units.length).toBe(6);
+      const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path);
+      // 7 services (firstboot, http, bgp, bfd, ha, track, certs) and ober-certs.path.
+      expect(units.length).toBe(8);
       const r = await run(['systemd-analyze', 'verify', '--man=no', ...units], {
         allowFailure: true,
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
@@ -88,6 +89,8 @@ describe('rendered files are accepted by their real consumers', () => {
       expect(out, c.node).not.toMatch(/ober/);
       const dropIn = await readFile(`${c.m.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`, 'utf8');
       expect(dropIn).toMatch(c.cluster.mode === 'bgp' ? /^Upholds=ober-bgp\.service$/m : /^Upholds=ober-ha\.service ober-track\.service$/m);
+      // systemd must not kill a soft-stopping HAProxy before hard-stop-after (drainTimeoutSec, default 300 s).
+      expect(dropIn).toMatch(/^TimeoutStopSec=330s$/m);
     }
   });
 

@@ -1,0 +1,116 @@
+// `ober stop`, `ober start`, `ober restart`: take the node out of rotation gracefully and back.
+import type { Command } from 'commander';
+import { rm } from 'node:fs/promises';
+import { readNodeConfig } from '../health/node-config.js';
+import { ConfigError } from '../lib/errors.js';
+import type { Output } from '../lib/output.js';
+import type { ProgramContext, Register } from '../lib/program.js';
+import type { Layout } from '../model/layout.js';
+import { writeFileAtomic } from '../ops/atomic.js';
+import { frontendCounters, haproxySocket } from '../ops/haproxy-cli.js';
+import { chooseServiceControl, type ServiceControl } from '../ops/services.js';
+import { executeStop, planStop, stopSettings, type StopStepResult } from '../ops/stop.js';
+import { heldVips } from '../ops/vrrp.js';
+import { realClock } from '../ops/wait.js';
+
+interface StopOptions {
+  drainTimeout?: string;
+  dryRun?: boolean;
+  systemd: boolean;
+}
+
+function seconds(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError('ober', [{ path: flag, message: `must be a whole number of seconds, got '${v}'` }]);
+  return n;
+}
+
+export async function gracefulStop(layout: Layout, service: ServiceControl, out: Output, opts: { drainTimeoutSec?: number; dryRun?: boolean }): Promise<StopStepResult[] | undefined> {
+  const node = readNodeConfig(layout);
+  const settings = stopSettings(node, opts.drainTimeoutSec === undefined ? {} : { drainTimeoutSec: opts.drainTimeoutSec });
+  if (opts.dryRun) {
+    const steps = planStop(settings);
+    if (out.json) out.emitJson({ ok: true, dryRun: true, steps });
+    else steps.forEach((s, i) => out.result(`${i + 1}. ${s.name}: ${s.description}`));
+    return undefined;
+  }
+  const cli = haproxySocket(layout.haproxySocket, 2000);
+  return executeStop(settings, {
+    setMaintenance: () => writeFileAtomic(layout.maintenanceFlag, `ober stop at ${new Date().toISOString()}\n`),
+    // The track feed writes 1 too while the flag exists; writing it here saves its poll interval.
+    lowerPriority: () => writeFileAtomic(layout.trackFile, '1\n'),
+    frontends: (names) => frontendCounters(cli, names).catch(() => undefined),
+    heldVips: () => heldVips(layout, node),
+    service,
+    clock: realClock,
+    progress: (step, message) => out.info(`→ ${step}: ${message}`),
+  });
+}
+
+function report(out: Output, results: StopStepResult[]): void {
+  for (const r of results) {
+    if (r.ok) out.ok(`${r.name}: ${r.detail} (${(r.elapsedMs / 1000).toFixed(1)} s)`);
+    else out.warn(`${r.name}: ${r.detail}`);
+  }
+}
+
+async function start(layout: Layout, service: ServiceControl, out: Output): Promise<void> {
+  await rm(layout.maintenanceFlag, { force: true });
+  out.ok('maintenance flag removed: the health feeds report this node again once HAProxy is healthy');
+  // The mode's units follow through the Upholds= drop-in of ober-http.
+  await service.start('http');
+  out.ok(`ober-http started (${service.kind})`);
+}
+
+const serviceFor = (ctx: ProgramContext, cmd: Command, systemd: boolean) => chooseServiceControl(ctx.layout(cmd), { noSystemd: !systemd });
+
+const registerStop: Register = (program, ctx) => {
+  program
+    .command('stop')
+    .description('take this node out of service gracefully: withdraw/hand over the VIPs, drain HAProxy, stop it')
+    .option('--drain-timeout <seconds>', "bound on waiting for connections to finish (default: the cluster's haproxy.drainTimeoutSec)")
+    .option('--dry-run', 'print the steps, change nothing')
+    .option('--no-systemd', 'signal HAProxy through its pid file instead of systemctl')
+    .action(async (opts: StopOptions, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const layout = ctx.layout(cmd);
+      const drainTimeoutSec = seconds(opts.drainTimeout, '--drain-timeout');
+      const results = await gracefulStop(layout, serviceFor(ctx, cmd, opts.systemd), out, { ...(drainTimeoutSec !== undefined ? { drainTimeoutSec } : {}), dryRun: !!opts.dryRun });
+      if (!results) return;
+      if (out.json) out.emitJson({ ok: true, steps: results });
+      else report(out, results);
+    });
+};
+
+const registerStart: Register = (program, ctx) => {
+  program
+    .command('start')
+    .description('put this node back into service: remove the maintenance flag and start HAProxy (the HA units follow)')
+    .option('--no-systemd', 'start HAProxy directly instead of through systemctl')
+    .action(async (opts: { systemd: boolean }, cmd: Command) => {
+      const out = ctx.output(cmd);
+      await start(ctx.layout(cmd), serviceFor(ctx, cmd, opts.systemd), out);
+      if (out.json) out.emitJson({ ok: true });
+    });
+};
+
+const registerRestart: Register = (program, ctx) => {
+  program
+    .command('restart')
+    .description('ober stop, then ober start')
+    .option('--drain-timeout <seconds>', "bound on waiting for connections to finish (default: the cluster's haproxy.drainTimeoutSec)")
+    .option('--no-systemd', 'signal HAProxy through its pid file instead of systemctl')
+    .action(async (opts: StopOptions, cmd: Command) => {
+      const out = ctx.output(cmd);
+      const layout = ctx.layout(cmd);
+      const service = serviceFor(ctx, cmd, opts.systemd);
+      const drainTimeoutSec = seconds(opts.drainTimeout, '--drain-timeout');
+      const results = (await gracefulStop(layout, service, out, drainTimeoutSec !== undefined ? { drainTimeoutSec } : {})) ?? [];
+      report(out, results);
+      await start(layout, service, out);
+      if (out.json) out.emitJson({ ok: true, steps: results });
+    });
+};
+
+export const serviceRegisters: Register[] = [registerStop, registerStart, registerRestart];

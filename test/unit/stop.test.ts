@@ -1,0 +1,149 @@
+// The graceful stop sequence: plan per mode, and execution against fake probes on a fake clock;
+// then the direct service control soft-stopping a real HAProxy with a download in flight.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { run } from '../../firstboot/lib/exec.js';
+import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
+import { nodeLayout } from '../../firstboot/model/layout.js';
+import { frontendCounters, haproxySocket, type FrontendCounters } from '../../firstboot/ops/haproxy-cli.js';
+import { directControl, type ServiceControl } from '../../firstboot/ops/services.js';
+import { executeStop, planStop, stopSettings, type StopProbes } from '../../firstboot/ops/stop.js';
+import type { Clock } from '../../firstboot/ops/wait.js';
+import { tlsDownload } from '../helpers/clients.js';
+import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
+import { freePorts, haproxyConfig, slowBackend, startHaproxy } from '../helpers/haproxy.js';
+
+const nodeOf = async (i: 0 | 1): Promise<NodeConfig> => deriveNode(await loadExample(EXAMPLES[i] ?? ''), 'ober1');
+
+function fakeClock(): Clock & { t: number } {
+  const c = { t: 0, now: () => c.t, sleep: async (ms: number) => void (c.t += ms) };
+  return c;
+}
+
+function fakeService(log: string[]): ServiceControl {
+  return {
+    kind: 'direct',
+    start: async (s) => void log.push(`start ${s}`),
+    stop: async (s) => void log.push(`stop ${s}`),
+    reload: async (s) => void log.push(`reload ${s}`),
+    isActive: async () => true,
+  };
+}
+
+/** Frontend counters as a function of the fake time. */
+function probes(clock: Clock & { t: number }, log: string[], counters: (t: number) => FrontendCounters[] | undefined, held: (t: number) => string[] = () => []): StopProbes {
+  return {
+    setMaintenance: async () => void log.push('maintenance'),
+    lowerPriority: async () => void log.push('track 1'),
+    frontends: async () => counters(clock.t),
+    heldVips: async () => held(clock.t),
+    service: fakeService(log),
+    clock,
+    progress: () => {},
+  };
+}
+
+describe('stop plan', () => {
+  it('BGP: withdraw wait from the health settings, then traffic, drain, stop', async () => {
+    const s = stopSettings(await nodeOf(0));
+    // interval 100 ms × fall 2 + timeout 200 ms + 1 s margin
+    expect(s.withdrawWaitMs).toBe(1400);
+    expect(s.drainTimeoutMs).toBe(300_000);
+    expect(s.frontends).toEqual(['fe_s3-a', 'fe_s3-b']);
+    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
+  });
+
+  it('keepalived: hand over by priority, then drain and stop; --drain-timeout overrides the cluster', async () => {
+    const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 5 });
+    expect(s.drainTimeoutMs).toBe(5000);
+    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'handover', 'drain', 'stop-http']);
+  });
+});
+
+describe('stop execution (fake probes)', () => {
+  it('BGP: waits for new sessions to stop and open ones to finish before stopping HAProxy', async () => {
+    const s = stopSettings(await nodeOf(0));
+    const clock = fakeClock();
+    const log: string[] = [];
+    // New sessions keep arriving until t = 5 s; the last one closes at t = 12 s.
+    const counters = (t: number) => [
+      { name: 'fe_s3-a', stot: Math.floor(Math.min(t, 5000) / 100), scur: t < 12_000 ? 3 : 0 },
+      { name: 'fe_s3-b', stot: 7, scur: 0 },
+    ];
+    const r = await executeStop(s, probes(clock, log, counters));
+    expect(log).toEqual(['maintenance', 'stop http']);
+    expect(r.map((x) => [x.name, x.ok])).toEqual([
+      ['maintenance', true],
+      ['withdraw', true],
+      ['traffic-moved', true],
+      ['drain', true],
+      ['stop-http', true],
+    ]);
+    const moved = r.find((x) => x.name === 'traffic-moved');
+    // Quiet from t = 5 s on; detected QUIET (2 s) later, to within one poll.
+    expect(clock.t).toBeGreaterThanOrEqual(12_000);
+    expect(moved?.elapsedMs).toBeGreaterThanOrEqual(5000 + 2000 - 1400 - 250);
+  });
+
+  it('keepalived: lowers the priority, waits until no VIP is held, stops even when the drain bound is hit', async () => {
+    const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 3 });
+    const clock = fakeClock();
+    const log: string[] = [];
+    const r = await executeStop(
+      s,
+      probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 1 }], (t) => (t < 700 ? ['10.20.0.100'] : [])),
+    );
+    expect(log).toEqual(['maintenance', 'track 1', 'stop http']);
+    expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true });
+    expect(r.find((x) => x.name === 'handover')?.elapsedMs).toBeGreaterThanOrEqual(700);
+    expect(r.find((x) => x.name === 'drain')).toMatchObject({ ok: false });
+    expect(r.find((x) => x.name === 'drain')?.detail).toMatch(/1 connection\(s\) still open after 3 s/);
+  });
+
+  it('keepalived without a backup: reports the VIP still held and stops anyway', async () => {
+    const s = stopSettings(await nodeOf(1));
+    const clock = fakeClock();
+    const log: string[] = [];
+    const r = await executeStop(s, probes(clock, log, () => undefined, () => ['10.20.0.100']));
+    expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: false });
+    expect(r.find((x) => x.name === 'drain')?.detail).toMatch(/does not answer/);
+    expect(log.at(-1)).toBe('stop http');
+  });
+});
+
+describe('direct service control on a real HAProxy', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('show stat counts the open session; the soft stop lets the download finish, then the master exits', async () => {
+    const s = await scratchDir('stop-direct');
+    cleanups.push(s.cleanup);
+    const layout = nodeLayout(s.dir);
+    const backend = await slowBackend();
+    cleanups.push(backend.close);
+    const [httpPort, httpsPort] = (await freePorts(2)) as [number, number];
+    await mkdir(layout.haproxyCertDir, { recursive: true });
+    const key = path.join(s.dir, 'k.pem');
+    const crt = path.join(s.dir, 'c.pem');
+    await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=s3.test', '-days', '2', '-keyout', key, '-out', crt]);
+    await writeFile(path.join(layout.haproxyCertDir, 's3.pem'), (await readFile(crt, 'utf8')) + (await readFile(key, 'utf8')));
+    const h = await startHaproxy(layout, haproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
+    cleanups.push(h.stop);
+
+    const control = directControl(layout);
+    expect(await control.isActive('http')).toBe(true);
+    const dl = tlsDownload(httpsPort, 's3.test', '/slow');
+    await dl.started;
+    const cli = haproxySocket(layout.haproxySocket);
+    expect(await frontendCounters(cli, ['fe_s3'])).toMatchObject([{ name: 'fe_s3', scur: 1 }]);
+    const exited = new Promise((r) => h.proc.once('exit', (code) => r(code)));
+    await control.stop('http');
+    expect(await dl.done).toBe(30 * 1024);
+    expect(await exited).toBe(0);
+    expect(await control.isActive('http')).toBe(false);
+    await expect(control.stop('bgp')).rejects.toThrow(/only be controlled through systemd/);
+  });
+});
