@@ -172,6 +172,8 @@ export const requests = {
   stopVm: (node: string, vmid: Id) => req('POST', apiPath`/nodes/${node}/qemu/${vmid}/status/stop`),
   destroyVm: (node: string, vmid: Id, opts: { purge?: boolean; 'destroy-unreferenced-disks'?: boolean } = {}) =>
     req('DELETE', apiPath`/nodes/${node}/qemu/${vmid}`, opts),
+  /** Grow a disk (`size` like `20G`; Proxmox never shrinks). Answers with a UPID. */
+  resizeDisk: (node: string, vmid: Id, disk: string, size: string) => req('PUT', apiPath`/nodes/${node}/qemu/${vmid}/resize`, { disk, size }),
   vmStatus: (node: string, vmid: Id) => req('GET', apiPath`/nodes/${node}/qemu/${vmid}/status/current`),
   agentNetworkInterfaces: (node: string, vmid: Id) => req('GET', apiPath`/nodes/${node}/qemu/${vmid}/agent/network-get-interfaces`),
   taskStatus: (node: string, upid: string) => req('GET', apiPath`/nodes/${node}/tasks/${upid}/status`),
@@ -261,6 +263,10 @@ export class ProxmoxApi implements TaskCalls {
 
   destroyVm(node: string, vmid: number, opts: { purge?: boolean; 'destroy-unreferenced-disks'?: boolean } = {}): Promise<string> {
     return this.send(requests.destroyVm(node, vmid, opts));
+  }
+
+  resizeDisk(node: string, vmid: number, disk: string, size: string): Promise<string> {
+    return this.send(requests.resizeDisk(node, vmid, disk, size));
   }
 
   vmStatus(node: string, vmid: number): Promise<VmStatus> {

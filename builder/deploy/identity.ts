@@ -1,0 +1,73 @@
+// Names the tool gives what it deploys, from one place: VM names, the tags that find a node's VM
+// again, the snippet file, and the template version a tag carries. Proxmox tags are
+// `[a-z0-9_][a-z0-9_+.-]*` (pve-tag); cluster and node names are `[a-z0-9-]`, so `_` separates safely.
+import type { ClusterVm } from '../proxmox/api.js';
+import { OBER_TAG } from '../proxmox/template.js';
+
+/** VM name: a DNS name (format dns-name). */
+export const vmName = (cluster: string, node: string): string => `${cluster}-${node}`;
+
+/** Marks the VM of one node of one cluster (old and new VM carry it during a rollout). */
+export const nodeTag = (cluster: string, node: string): string => `ober-node_${cluster}_${node}`;
+
+/** Marks the data a VM was given (digest of its vendor data and cloud-init settings). */
+export const dataTag = (digest: string): string => `ober-data_${digest.slice(0, 16)}`;
+
+/** Snippet file: per data digest, so a rollout that changes data never rewrites the old VM's snippet. */
+export const snippetFile = (cluster: string, node: string, digest: string): string => `${cluster}-${node}-${digest.slice(0, 12)}.yaml`;
+
+/** NoCloud seed ISO of one VM (its network-config names the VM's MAC). */
+export const seedIsoFile = (cluster: string, node: string, vmid: number | string): string => `${cluster}-${node}-${vmid}-seed.iso`;
+
+export function tagsOf(vm: Pick<ClusterVm, 'tags'>): string[] {
+  return (vm.tags ?? '').split(/[;,\s]+/).filter(Boolean).map((t) => t.toLowerCase());
+}
+
+export interface TemplateTag {
+  tag: string;
+  id: string;
+  version: string;
+}
+
+/** `ober_<id>_<version>` (templateIdentity): the version has no `_`, so it follows the last one. */
+export function parseTemplateTag(tag: string): TemplateTag | undefined {
+  const m = /^ober_(.+)_([^_]+)$/.exec(tag);
+  return m ? { tag, id: m[1] as string, version: m[2] as string } : undefined;
+}
+
+export function templateTagOf(vm: Pick<ClusterVm, 'tags'>): TemplateTag | undefined {
+  for (const t of tagsOf(vm)) {
+    const parsed = parseTemplateTag(t);
+    if (parsed && t !== OBER_TAG) return parsed;
+  }
+  return undefined;
+}
+
+/**
+ * Semantic version order (semver.org §11): numeric core, a pre-release sorts before its release,
+ * build metadata ignored. Versions that are not semver sort by plain string comparison, after.
+ */
+export function compareVersions(a: string, b: string): number {
+  const parse = (v: string) => /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9a-z.-]+))?(?:\+[0-9a-z.-]+)?$/i.exec(v);
+  const pa = parse(a);
+  const pb = parse(b);
+  if (!pa || !pb) return pa ? -1 : pb ? 1 : a.localeCompare(b);
+  for (let i = 1; i <= 3; i++) {
+    const d = Number(pa[i]) - Number(pb[i]);
+    if (d) return Math.sign(d);
+  }
+  const [ra, rb] = [pa[4], pb[4]];
+  if (ra === undefined || rb === undefined) return ra === rb ? 0 : ra === undefined ? 1 : -1;
+  const xa = ra.split('.');
+  const xb = rb.split('.');
+  for (let i = 0; i < Math.max(xa.length, xb.length); i++) {
+    const [x, y] = [xa[i], xb[i]];
+    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
+    const nx = /^\d+$/.test(x);
+    const ny = /^\d+$/.test(y);
+    if (nx && ny && Number(x) !== Number(y)) return Math.sign(Number(x) - Number(y));
+    if (nx !== ny) return nx ? -1 : 1;
+    if (!nx && x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
+}

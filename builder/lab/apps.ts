@@ -1,0 +1,86 @@
+// Small programs the lab runs inside its namespaces with `node -e`: the HTTP backend standing in
+// for Ceph RGW, and the client's prober. Self-contained source strings, so they work the same from
+// the test suite and from the bundled admin tool.
+
+/**
+ * The backend: answers every request with 200 and the peer address (= which node's HAProxy
+ * forwarded it), on every address of its namespace. Replace with `BackendProvider` for RGW.
+ */
+export const BACKEND_JS = String.raw`
+const http = require('node:http');
+const port = Number(process.argv[1]);
+// RGW answers HAProxy's HTTP/1.1 check without a Host header; Node would say 400.
+const srv = http.createServer({ requireHostHeader: false }, (req, res) => {
+  req.resume();
+  res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': req.socket.remoteAddress });
+  res.end('ok ' + req.socket.remoteAddress + '\n');
+});
+srv.keepAliveTimeout = 1000;
+srv.listen(port, '0.0.0.0');
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+`;
+
+/**
+ * The prober: every intervalMs, for every target, one GET on a new TCP connection with a hard
+ * timeout. One JSON line per finished request: {vip, s (start ms), e (end ms), ok, by, err}.
+ * Bounded: stops by itself after durationMs, or when stdin closes (the lab went away).
+ */
+export const PROBER_JS = String.raw`
+const http = require('node:http');
+const cfg = JSON.parse(process.argv[1]);
+const end = Date.now() + cfg.durationMs;
+let stopped = false;
+function one(vip) {
+  const s = Date.now();
+  let done = false;
+  const fin = (ok, by, err) => {
+    if (done) return; done = true; clearTimeout(t); req.destroy();
+    process.stdout.write(JSON.stringify({ vip, s, e: Date.now(), ok, by, err }) + '\n');
+  };
+  const req = http.get({ host: vip, port: cfg.port, path: '/probe', agent: false, headers: { connection: 'close' } }, (res) => {
+    let body = '';
+    res.on('data', (d) => (body += d));
+    res.on('end', () => fin(res.statusCode === 200, String(res.headers['x-served-by'] || ''), res.statusCode === 200 ? undefined : 'HTTP ' + res.statusCode));
+    res.on('error', (e) => fin(false, '', e.code || e.message));
+  });
+  req.on('error', (e) => fin(false, '', e.code || e.message));
+  const t = setTimeout(() => fin(false, '', 'timeout'), cfg.timeoutMs);
+}
+function tick() {
+  if (stopped || Date.now() > end) return setTimeout(() => process.exit(0), cfg.timeoutMs + 50);
+  for (const v of cfg.targets) one(v);
+  setTimeout(tick, cfg.intervalMs);
+}
+process.stdin.on('end', () => { stopped = true; });
+process.stdin.resume();
+process.on('SIGTERM', () => { stopped = true; });
+tick();
+`;
+
+export interface ProbeRecord {
+  vip: string;
+  /** Request start / end, ms since the epoch (same clock as the lab). */
+  s: number;
+  e: number;
+  ok: boolean;
+  /** Backend-side peer address: the node whose HAProxy served the request. */
+  by: string;
+  err?: string;
+}
+
+/**
+ * Where the lab's backends come from. The default is the node:http server above, one address per
+ * backend group; a Ceph RGW provider (see shared/ceph-rgw) would start radosgw instead and answer
+ * with its own addresses.
+ */
+export interface BackendProvider {
+  name: string;
+  /** Program to run in the backend namespace, listening on every address given to it. */
+  argv(port: number): string[];
+}
+
+export const nodeHttpBackend: BackendProvider = {
+  name: 'node:http',
+  argv: (port) => [process.execPath, '-e', BACKEND_JS, String(port)],
+};

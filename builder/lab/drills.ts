@@ -1,0 +1,345 @@
+// Failure drills on the lab: inject a fault into one node, measure what the router (BGP) or the
+// other nodes (keepalived) do and what the client sees, repair, measure the way back.
+//
+// Timing: fault time = Date.now() right before the kill / `ip link` / `nft`; router time = the
+// FIB change event (`ip monitor route` in the router namespace); VRRP time = the address-add event
+// on the new holder; client = the prober's requests (a new connection every 20 ms per VIP). One
+// clock for all. Without systemd the lab has no BindsTo= chain (HAProxy dies → ExaBGP stops), so
+// a HAProxy crash is detected by the health processes here, not by a closed BGP session; and
+// ExecStopPost=ober vip-release is emulated: the lab runs it when it sees keepalived exit.
+import { sleep, signal, type Lab } from './netns.js';
+import { buildLab, keepalivedPids, startExabgp, startHaproxy, startKeepalived, type BuildOptions, type LabNode, type LabTopology } from './topology.js';
+import { AddressWatch, Prober, RouteWatch } from './watch.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
+
+export interface Scenario {
+  id: string;
+  mode: Cluster['mode'];
+  title: string;
+  /** The seed's figure for this failure, as text. */
+  seed: string;
+  /** The target for detection (router FIB drop / VIP takeover), ms. */
+  targetMs?: number;
+  inject(t: LabTopology, n: LabNode): Promise<void>;
+  repair(t: LabTopology, n: LabNode): Promise<void>;
+}
+
+const FAULT_TABLE = 'oberlab_fault';
+
+const linkDown = async (t: LabTopology, n: LabNode) => {
+  await t.lab.exec(n.ns, ['ip', 'link', 'set', n.lanIf, 'down']);
+};
+const linkUp = async (t: LabTopology, n: LabNode) => {
+  await t.lab.exec(n.ns, ['ip', 'link', 'set', n.lanIf, 'up']);
+  // IPv4 flushed the routes via the downed link (lab note 7); networkd would re-add it on a node.
+  await t.lab.exec(n.ns, ['ip', 'route', 'replace', 'default', 'via', t.plan.router]);
+};
+const sig = (which: 'haproxy' | 'exabgp', s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode) => {
+  const p = n.procs[which];
+  if (!p?.alive()) throw new Error(`${n.name}: ${which} is not running`);
+  signal(p.pid, s);
+};
+const killKeepalived = (s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode) => {
+  const pids = await keepalivedPids(n);
+  // SIGKILL: the whole service dies at once (OOM killer, watchdog); SIGTERM: the parent, as systemd stops it.
+  for (const pid of s === 'SIGKILL' ? pids.reverse() : pids.slice(0, 1)) signal(pid, s);
+  await n.procs.keepalived?.exited;
+};
+
+export const SCENARIOS: Scenario[] = [
+  {
+    id: 'bgp-haproxy-kill',
+    mode: 'bgp',
+    title: 'HAProxy SIGKILL',
+    seed: 'instant (<10 ms, BindsTo)',
+    inject: sig('haproxy', 'SIGKILL'),
+    repair: async (t, n) => void startHaproxy(t, n),
+  },
+  { id: 'bgp-haproxy-stop', mode: 'bgp', title: 'HAProxy SIGSTOP (stall)', seed: '~1-2 s', targetMs: 600, inject: sig('haproxy', 'SIGSTOP'), repair: sig('haproxy', 'SIGCONT') },
+  {
+    id: 'bgp-exabgp-kill',
+    mode: 'bgp',
+    title: 'ExaBGP SIGKILL',
+    seed: 'instant',
+    inject: sig('exabgp', 'SIGKILL'),
+    repair: async (t, n) => void (await startExabgp(t, n)),
+  },
+  { id: 'bgp-exabgp-stop', mode: 'bgp', title: 'ExaBGP SIGSTOP (hung)', seed: 'hold time', targetMs: 3000, inject: sig('exabgp', 'SIGSTOP'), repair: sig('exabgp', 'SIGCONT') },
+  { id: 'bgp-link-down', mode: 'bgp', title: 'link down (BFD)', seed: '~150 ms via BFD', targetMs: 250, inject: linkDown, repair: linkUp },
+  {
+    id: 'bgp-blackhole',
+    mode: 'bgp',
+    title: 'silent packet drop (nftables)',
+    seed: '~150 ms via BFD',
+    targetMs: 250,
+    inject: async (t, n) => {
+      const rules = `table inet ${FAULT_TABLE} {\n chain i { type filter hook input priority -300; policy accept; iifname "${n.lanIf}" drop; }\n chain o { type filter hook output priority -300; policy accept; oifname "${n.lanIf}" drop; }\n}\n`;
+      await t.lab.exec(n.ns, ['nft', '-f', '-'], { input: rules });
+    },
+    repair: async (t, n) => void (await t.lab.exec(n.ns, ['nft', 'delete', 'table', 'inet', FAULT_TABLE])),
+  },
+  { id: 'ka-keepalived-kill', mode: 'keepalived', title: 'keepalived SIGKILL', seed: '~3 s', targetMs: 800, inject: killKeepalived('SIGKILL'), repair: async (t, n) => void startKeepalived(t, n) },
+  { id: 'ka-keepalived-term', mode: 'keepalived', title: 'keepalived SIGTERM', seed: '~3 s', targetMs: 800, inject: killKeepalived('SIGTERM'), repair: async (t, n) => void startKeepalived(t, n) },
+  { id: 'ka-haproxy-kill', mode: 'keepalived', title: 'HAProxy SIGKILL', seed: '~3 s', targetMs: 1000, inject: sig('haproxy', 'SIGKILL'), repair: async (t, n) => void startHaproxy(t, n) },
+  { id: 'ka-haproxy-stop', mode: 'keepalived', title: 'HAProxy SIGSTOP (stall)', seed: '4-6 s', targetMs: 1000, inject: sig('haproxy', 'SIGSTOP'), repair: sig('haproxy', 'SIGCONT') },
+  { id: 'ka-link-down', mode: 'keepalived', title: 'link cut', seed: '~3 s', targetMs: 800, inject: linkDown, repair: linkUp },
+];
+
+export interface TrialResult {
+  scenario: string;
+  trial: number;
+  victim: string;
+  /** Fault → router FIB without the node (BGP) / VIP added on the new holder (keepalived). */
+  detectMs: number;
+  /** Repair → node back in the FIB / VIP back on its owner (preempt). */
+  restoreMs: number;
+  /** Client requests to the affected VIPs that failed between fault and repair. */
+  clientFailed: number;
+  clientTotal: number;
+  /** Start of the last failed request, relative to the fault (0 when none failed). */
+  clientLastFailureMs: number;
+  /** Failed requests after the repair (fail-back). */
+  clientFailedAfterRepair: number;
+  /** Why the client's requests failed (error → count), fault to the end of the trial. */
+  clientErrors: Record<string, number>;
+  /** Invariant violations found after the trial (duplicate VIPs, no traffic, orphans). */
+  problems: string[];
+}
+
+export interface DrillOptions extends BuildOptions {
+  trials?: number;
+  /** Scenario ids to run (default: every scenario of the cluster's mode). */
+  only?: readonly string[];
+}
+
+export interface DrillReport {
+  cluster: string;
+  mode: Cluster['mode'];
+  trials: number;
+  results: TrialResult[];
+  summary: ScenarioSummary[];
+}
+
+export interface Stat {
+  median: number;
+  min: number;
+  max: number;
+}
+
+export interface ScenarioSummary {
+  scenario: string;
+  title: string;
+  seed: string;
+  targetMs?: number;
+  detect: Stat;
+  restore: Stat;
+  clientFailed: Stat;
+  problems: string[];
+}
+
+export function stat(xs: readonly number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return { median: NaN, min: NaN, max: NaN };
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+  return { median: Math.round(median), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
+}
+
+const PROBE = { intervalMs: 20, timeoutMs: 1000, durationMs: 120_000, port: 80 };
+/** Time between the router/VRRP reaction and the repair: lets in-flight client requests finish. */
+const SETTLE_MS = 1200;
+
+/** A running lab with its watchers: build once, run many trials. */
+export class Drill {
+  private routes?: RouteWatch;
+  private addresses?: AddressWatch;
+
+  private constructor(readonly t: LabTopology) {}
+
+  static async start(lab: Lab, cluster: Cluster, opts: BuildOptions = {}): Promise<Drill> {
+    const t = await buildLab(lab, cluster, opts);
+    const d = new Drill(t);
+    const vips = t.plan.vips.map((v) => v.address);
+    if (t.cluster.mode === 'bgp') {
+      d.routes = new RouteWatch(lab, t.ns.router, vips);
+      await d.routes.start();
+    } else {
+      d.addresses = new AddressWatch(lab, t.nodes, vips);
+      await d.addresses.start();
+    }
+    await d.waitSteady(60_000);
+    return d;
+  }
+
+  scenarios(): Scenario[] {
+    return SCENARIOS.filter((s) => s.mode === this.t.cluster.mode);
+  }
+
+  /** BGP: every VIP routed to every node. Keepalived: every VIP on its owner only. */
+  async waitSteady(timeoutMs = 30_000): Promise<void> {
+    if (this.routes) {
+      const all = this.t.nodes.map((n) => n.address).sort().join();
+      await this.routes.waitAll((via) => via.join() === all, timeoutMs, 'every node announcing every VIP');
+    } else if (this.addresses) {
+      const a = this.addresses;
+      await a.waitFor(() => this.t.nodes.every((n) => this.ownedBy(n).every((v) => a.holdersOf(v).join() === n.name)), timeoutMs, 'every VIP on its owner');
+    }
+  }
+
+  private ownedBy(n: LabNode): string[] {
+    return n.config.vips.filter((v) => v.vrrp?.owner === n.name).map((v) => v.address);
+  }
+
+  /** Victims for trial i: BGP any node; keepalived a node that owns a VIP. */
+  victim(i: number): LabNode {
+    const candidates = this.addresses ? this.t.nodes.filter((n) => this.ownedBy(n).length > 0) : this.t.nodes;
+    const v = candidates[i % candidates.length];
+    if (!v) throw new Error('no node to drill');
+    return v;
+  }
+
+  async trial(s: Scenario, i: number): Promise<TrialResult> {
+    const t = this.t;
+    const victim = this.victim(i);
+    await this.waitSteady();
+    const affected = this.addresses ? this.ownedBy(victim) : t.plan.vips.map((v) => v.address);
+    const prober = new Prober(t.lab, t.ns.client, affected, PROBE);
+    prober.start();
+    await sleep(300);
+    const problems: string[] = [];
+    const tFault = Date.now();
+    await s.inject(t, victim);
+    let tDetect: number;
+    if (this.routes) {
+      tDetect = await this.routes.waitAll((via) => via.length > 0 && !via.includes(victim.address), 15_000, `${victim.name} leaving the router's FIB`);
+    } else {
+      const a = this.addresses as AddressWatch;
+      tDetect = await a.waitFor(() => affected.every((v) => a.holdersOf(v).some((h) => h !== victim.name)), 15_000, `${victim.name}'s VIPs taken over`);
+    }
+    await sleep(SETTLE_MS);
+    if (s.id === 'bgp-exabgp-kill') {
+      // The health processes must follow ExaBGP (stdin EOF), not linger as orphans.
+      const orphans = await this.healthProcesses(victim);
+      if (orphans.length) problems.push(`${orphans.length} 'ober health' process(es) outlived ExaBGP on ${victim.name}`);
+    }
+    if (this.addresses) {
+      await this.addresses.resync();
+      for (const v of affected) {
+        const h = this.addresses.holdersOf(v);
+        if (h.length !== 1) problems.push(`after the fault ${v} is held by ${h.length ? h.join(' and ') : 'nobody'}`);
+      }
+    }
+    const tRepair = Date.now();
+    await s.repair(t, victim);
+    let tBack: number;
+    if (this.routes) {
+      tBack = await this.routes.waitAll((via) => via.includes(victim.address), 30_000, `${victim.name} back in the router's FIB`);
+    } else {
+      const a = this.addresses as AddressWatch;
+      tBack = await a.waitFor(() => affected.every((v) => a.holdersOf(v).join() === victim.name), 30_000, `${victim.name}'s VIPs back (preempt)`);
+    }
+    await sleep(500);
+    await prober.stop();
+    const recs = prober.records;
+    const before = recs.filter((r) => r.s >= tFault - PROBE.intervalMs && r.s < tRepair);
+    const failed = before.filter((r) => !r.ok);
+    const after = recs.filter((r) => r.s >= tRepair);
+    const tail = recs.filter((r) => r.s >= tBack + 100);
+    if (tail.length === 0 || tail.some((r) => !r.ok)) problems.push(`traffic not flowing after the way back (${tail.filter((r) => !r.ok).length}/${tail.length} failed)`);
+    if (this.addresses) {
+      await this.addresses.resync();
+      for (const v of t.plan.vips.map((x) => x.address)) {
+        const h = this.addresses.holdersOf(v);
+        if (h.length !== 1) problems.push(`after the repair ${v} is held by ${h.length ? h.join(' and ') : 'nobody'}`);
+      }
+    }
+    return {
+      scenario: s.id,
+      trial: i,
+      victim: victim.name,
+      detectMs: tDetect - tFault,
+      restoreMs: tBack - tRepair,
+      clientFailed: failed.length,
+      clientTotal: before.length,
+      clientLastFailureMs: failed.length ? Math.max(...failed.map((r) => r.s)) - tFault : 0,
+      clientFailedAfterRepair: after.filter((r) => !r.ok).length,
+      clientErrors: recs
+        .filter((r) => !r.ok && r.s >= tFault)
+        .reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.err ?? '?']: (acc[r.err ?? '?'] ?? 0) + 1 }), {}),
+      problems,
+    };
+  }
+
+  /** `ober health` processes running in a node's namespace. */
+  async healthProcesses(n: LabNode): Promise<number[]> {
+    const { readFile } = await import('node:fs/promises');
+    const out: number[] = [];
+    const pids = (await this.t.lab.pidsInNamespaces()).filter(Boolean);
+    for (const pid of pids) {
+      try {
+        const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+        if (cmd.includes('health') && cmd.some((c) => c.startsWith(n.layout.root))) out.push(pid);
+      } catch {
+        /* gone */
+      }
+    }
+    return out;
+  }
+
+  stop(): void {
+    this.routes?.stop();
+    this.addresses?.stop();
+  }
+}
+
+export function summarize(results: readonly TrialResult[]): ScenarioSummary[] {
+  return SCENARIOS.filter((s) => results.some((r) => r.scenario === s.id)).map((s) => {
+    const rs = results.filter((r) => r.scenario === s.id);
+    return {
+      scenario: s.id,
+      title: s.title,
+      seed: s.seed,
+      ...(s.targetMs !== undefined ? { targetMs: s.targetMs } : {}),
+      detect: stat(rs.map((r) => r.detectMs)),
+      restore: stat(rs.map((r) => r.restoreMs)),
+      clientFailed: stat(rs.map((r) => r.clientFailed)),
+      problems: rs.flatMap((r) => r.problems.map((p) => `trial ${r.trial} (${r.victim}): ${p}`)),
+    };
+  });
+}
+
+/** Build the lab for a cluster, run every scenario `trials` times, tear everything down. */
+export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = {}): Promise<DrillReport> {
+  const log = opts.log ?? (() => {});
+  const trials = opts.trials ?? 1;
+  const results: TrialResult[] = [];
+  const drill = await Drill.start(lab, cluster, opts);
+  try {
+    for (const s of drill.scenarios().filter((x) => !opts.only || opts.only.includes(x.id))) {
+      for (let i = 0; i < trials; i++) {
+        log(`${s.id}: trial ${i + 1}/${trials} on ${drill.victim(i).name}`);
+        const r = await drill.trial(s, i);
+        log(`  detect ${r.detectMs} ms, restore ${r.restoreMs} ms, client failed ${r.clientFailed}/${r.clientTotal}${r.problems.length ? `, problems: ${r.problems.join('; ')}` : ''}`);
+        results.push(r);
+      }
+    }
+  } finally {
+    drill.stop();
+  }
+  return { cluster: cluster.name, mode: cluster.mode, trials, results, summary: summarize(results) };
+}
+
+/** The recovery table, markdown. */
+export function formatTable(report: DrillReport): string {
+  const f = (s: Stat) => (Number.isNaN(s.median) ? '-' : `${s.median} (${s.min}-${s.max})`);
+  const rows = report.summary.map(
+    (s) => `| ${s.title} | ${f(s.detect)} | ${s.targetMs ?? '-'} | ${s.seed} | ${f(s.restore)} | ${f(s.clientFailed)} | ${s.problems.length ? s.problems.join('; ') : 'ok'} |`,
+  );
+  return [
+    `${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode, cluster ${report.cluster}, ${report.trials} trial(s) per scenario; ms, median (min-max)`,
+    '',
+    `| scenario | ${report.mode === 'bgp' ? 'router FIB drops node' : 'VIP taken over'} | target | seed | repair → back | client requests failed | checks |`,
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}

@@ -1,0 +1,330 @@
+// Builds the lab for a cluster:
+//
+//   client ──p2p── rtr (FRR zebra+bgpd+bfdd in BGP mode: ECMP, BFD, L4 multipath hash)
+//                   │ lan0
+//             ns "sw": bridge br0 (the nodes' LAN) ── n1 eth0, n2 eth0, ...
+//                      bridge br1 (backend net)    ── n1 bk0, n2 bk0, ..., backend ns
+//
+// The L2 segment lives in its own namespace, so a node-side `ip link set down` is not carrier
+// loss at the router (lab note 2). Every node runs the real HAProxy and its mode's daemons with the
+// files renderNode() produced for it (lab variant of the cluster, see plan.ts).
+import { chmod, copyFile, mkdir, writeFile, readFile, chown } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeRendered } from '../../firstboot/commands/contract.js';
+import { ToolMissingError } from '../../firstboot/lib/errors.js';
+import { requireTools, type ToolRequirement } from '../../firstboot/lib/exec.js';
+import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
+import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
+import { renderImageFiles, renderNode } from '../../firstboot/render/index.js';
+import { nodeHttpBackend, type BackendProvider } from './apps.js';
+import { Lab, sleep, type LabProcess } from './netns.js';
+import { labCluster, planLab, type LabPlan } from './plan.js';
+
+export const LAB_TOOLS: ToolRequirement[] = [
+  { tool: 'ip', purpose: 'build the lab namespaces and links', debianPackage: 'iproute2' },
+  { tool: 'haproxy', purpose: 'run the nodes’ HAProxy', debianPackage: 'haproxy' },
+  { tool: 'nft', purpose: 'inject silent packet loss and load the node rules', debianPackage: 'nftables' },
+  { tool: 'sysctl', purpose: 'set per-namespace kernel settings', debianPackage: 'procps' },
+];
+const BGP_TOOLS: ToolRequirement[] = [
+  { tool: 'exabgp', purpose: 'run the nodes’ BGP speaker', debianPackage: 'exabgp' },
+  { tool: 'bird', purpose: 'run the nodes’ BFD responder', debianPackage: 'bird2' },
+  { tool: '/usr/lib/frr/bgpd', purpose: 'run the lab router (FRR bgpd)', debianPackage: 'frr' },
+  { tool: '/usr/lib/frr/zebra', purpose: 'run the lab router (FRR zebra)', debianPackage: 'frr' },
+  { tool: '/usr/lib/frr/bfdd', purpose: 'run the lab router’s BFD (FRR bfdd)', debianPackage: 'frr' },
+];
+const KA_TOOLS: ToolRequirement[] = [{ tool: 'keepalived', purpose: 'run the nodes’ VRRP', debianPackage: 'keepalived' }];
+
+export async function checkLabTools(mode: Cluster['mode']): Promise<void> {
+  await requireTools([...LAB_TOOLS, ...(mode === 'bgp' ? BGP_TOOLS : KA_TOOLS)]);
+}
+
+/** The node program the lab's nodes run: dist/ober-node.mjs next to the admin bundle or in the repo. */
+export function nodeProgram(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [path.join(here, 'ober-node.mjs'), path.resolve(here, '../../dist/ober-node.mjs')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new ToolMissingError('dist/ober-node.mjs', 'run the node program in the lab (npm run build)', 'npm run build');
+  return found;
+}
+
+export interface LabNode {
+  name: string;
+  index: number;
+  ns: string;
+  address: string;
+  backendAddress: string;
+  layout: Layout;
+  config: NodeConfig;
+  /** The LAN interface (the node's VRRP interface). */
+  lanIf: string;
+  procs: Partial<Record<'haproxy' | 'exabgp' | 'bird' | 'keepalived' | 'track', LabProcess>>;
+}
+
+export interface LabTopology {
+  lab: Lab;
+  plan: LabPlan;
+  cluster: Cluster;
+  ns: { client: string; router: string; sw: string; backend: string };
+  nodes: LabNode[];
+  routerProcs: LabProcess[];
+  /** vtysh for the router (BGP mode). */
+  vtysh(cmd: string): Promise<string>;
+}
+
+export interface BuildOptions {
+  backend?: BackendProvider;
+  /** Log line sink for progress. */
+  log?: (msg: string) => void;
+}
+
+const BACKEND_IF = 'bk0';
+
+export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOptions = {}): Promise<LabTopology> {
+  const log = opts.log ?? (() => {});
+  const plan = planLab(userCluster);
+  const cluster = labCluster(userCluster, plan, { maxFiles: await hardFileLimit() });
+  const program = nodeProgram();
+  const ns = {
+    client: await lab.addNs('client'),
+    router: await lab.addNs('rtr'),
+    sw: await lab.addNs('sw'),
+    backend: await lab.addNs('be'),
+  };
+  // IPv4 conf/all and default are inherited from the root namespace: set them (lab note 8).
+  const rpf = (v: number) => ({ 'net.ipv4.conf.all.rp_filter': v, 'net.ipv4.conf.default.rp_filter': v });
+  await lab.sysctl(ns.client, rpf(0));
+  await lab.sysctl(ns.backend, rpf(0));
+  await lab.sysctl(ns.router, { ...rpf(0), 'net.ipv4.ip_forward': 1, 'net.ipv4.fib_multipath_hash_policy': 1 });
+
+  // The switch.
+  await lab.exec(ns.sw, ['ip', 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
+  await lab.exec(ns.sw, ['ip', 'link', 'add', 'br1', 'type', 'bridge', 'forward_delay', '0']);
+  await lab.exec(ns.sw, ['ip', 'link', 'set', 'br0', 'up']);
+  await lab.exec(ns.sw, ['ip', 'link', 'set', 'br1', 'up']);
+  const port = async (peerNs: string, peerIf: string, swIf: string, bridge: string) => {
+    await lab.veth(peerNs, peerIf, ns.sw, swIf);
+    await lab.exec(ns.sw, ['ip', 'link', 'set', swIf, 'master', bridge, 'up']);
+    await lab.exec(peerNs, ['ip', 'link', 'set', peerIf, 'up']);
+  };
+
+  // Client ↔ router.
+  await lab.veth(ns.client, 'eth0', ns.router, 'cli0');
+  await lab.exec(ns.client, ['ip', 'addr', 'add', `${plan.client.address}/${plan.client.prefix}`, 'dev', 'eth0']);
+  await lab.exec(ns.client, ['ip', 'link', 'set', 'eth0', 'up']);
+  await lab.exec(ns.client, ['ip', 'route', 'add', 'default', 'via', plan.client.routerSide]);
+  await lab.exec(ns.router, ['ip', 'addr', 'add', `${plan.client.routerSide}/${plan.client.prefix}`, 'dev', 'cli0']);
+  await lab.exec(ns.router, ['ip', 'link', 'set', 'cli0', 'up']);
+  // Router on the LAN.
+  await port(ns.router, 'lan0', 'pr', 'br0');
+  await lab.exec(ns.router, ['ip', 'addr', 'add', `${plan.router}/${plan.lan.prefix}`, 'dev', 'lan0']);
+  // Keepalived VIPs outside the LAN subnet: on-link host routes, so the router ARPs for them.
+  if (cluster.mode === 'keepalived') {
+    for (const v of plan.vips) await lab.exec(ns.router, ['ip', 'route', 'replace', `${v.address}/32`, 'dev', 'lan0']);
+  }
+  // Backend namespace: one address per backend group.
+  await port(ns.backend, 'eth0', 'pb', 'br1');
+  for (let k = 0; k < cluster.backends.length; k++) {
+    await lab.exec(ns.backend, ['ip', 'addr', 'add', `${plan.backendNet.server(k)}/${plan.backendNet.prefix}`, 'dev', 'eth0']);
+  }
+  const backend = opts.backend ?? nodeHttpBackend;
+  lab.spawn(ns.backend, 'backend', backend.argv(plan.backendNet.port), { stdin: 'pipe' });
+
+  const nodes: LabNode[] = [];
+  for (const n of plan.nodes) {
+    const nsName = await lab.addNs(`n${n.index + 1}`);
+    const root = path.join(lab.dir, 'nodes', n.name);
+    const layout = nodeLayout(root);
+    const config = deriveNode(cluster, n.name, { names: {} });
+    const lanIf = config.node.interface;
+    await writeRendered('/', [...renderNode(config, { layout }), ...renderImageFiles({ layout })]);
+    await mkdir(layout.programDir, { recursive: true });
+    await copyFile(program, path.join(layout.programDir, 'ober-node.mjs'));
+    await mkdir(path.dirname(layout.oberBin), { recursive: true });
+    // The image's wrapper, plus OBER_ROOT: the lab's nodes live under a scratch root.
+    await writeFile(layout.oberBin, `#!/bin/sh\nOBER_ROOT='${root}' exec '${process.execPath}' '${layout.programDir}/ober-node.mjs' "$@"\n`);
+    await chmod(layout.oberBin, 0o755);
+    await mkdir(layout.runDir, { recursive: true });
+    await mkdir(layout.vrrpStateDir, { recursive: true });
+
+    // The product's per-namespace kernel settings (the global ones — vm.*, kernel.*, net.core.*
+    // buffers — would change the host, so they stay out).
+    const perNs = Object.fromEntries(config.sysctl.filter(([k]) => k.startsWith('net.ipv4.conf.') || k === 'net.ipv4.ip_nonlocal_bind'));
+    await lab.sysctl(nsName, perNs);
+    await port(nsName, lanIf, `f${n.index}`, 'br0');
+    await port(nsName, BACKEND_IF, `b${n.index}`, 'br1');
+    await lab.exec(nsName, ['ip', 'addr', 'add', `${n.address}/${plan.lan.prefix}`, 'dev', lanIf]);
+    await lab.exec(nsName, ['ip', 'addr', 'add', `${plan.backendNet.nodeAddress(n.index)}/${plan.backendNet.prefix}`, 'dev', BACKEND_IF]);
+    await lab.exec(nsName, ['ip', 'route', 'add', 'default', 'via', plan.router]);
+    // BGP mode: VIPs on lo (the product's lo-vip dummy; this kernel has no dummy netdev, note 1).
+    if (cluster.mode === 'bgp') for (const v of plan.vips) await lab.exec(nsName, ['ip', 'addr', 'add', `${v.address}/32`, 'dev', 'lo']);
+    // The node's own firewall, as rendered.
+    await lab.exec(nsName, ['nft', '-f', layout.nftablesRules]);
+    nodes.push({ name: n.name, index: n.index, ns: nsName, address: n.address, backendAddress: plan.backendNet.nodeAddress(n.index), layout, config, lanIf, procs: {} });
+  }
+
+  const topo: LabTopology = {
+    lab,
+    plan,
+    cluster,
+    ns,
+    nodes,
+    routerProcs: [],
+    vtysh: async (cmd) => (await lab.exec(ns.router, ['vtysh', '--vty_socket', path.join(lab.dir, 'rtr'), '-c', cmd], { allowFailure: true })).stdout,
+  };
+  if (cluster.mode === 'bgp') {
+    log('starting the lab router (FRR)');
+    await startRouter(topo);
+  }
+  for (const n of nodes) {
+    log(`starting ${n.name}`);
+    startHaproxy(topo, n);
+    if (cluster.mode === 'bgp') {
+      if (n.config.bgp?.bfd.enabled) startBird(topo, n);
+      await startExabgp(topo, n);
+    } else {
+      startTrack(topo, n);
+      startKeepalived(topo, n);
+    }
+  }
+  return topo;
+}
+
+// ------------------------------------------------------------------------------------------
+// Node daemons (what the ober-* units start on a node, without systemd)
+
+export function startHaproxy(t: LabTopology, n: LabNode): LabProcess {
+  // Foreground, no master: the PID is the one worker, so SIGKILL/SIGSTOP hit HAProxy itself.
+  n.procs.haproxy = t.lab.spawn(n.ns, `${n.name}-haproxy`, ['haproxy', '-db', '-f', n.layout.haproxyCfg, '-p', n.layout.haproxyPidFile]);
+  return n.procs.haproxy;
+}
+
+export function startBird(t: LabTopology, n: LabNode): LabProcess {
+  n.procs.bird = t.lab.spawn(n.ns, `${n.name}-bird`, ['bird', '-f', '-c', n.layout.birdConf, '-s', n.layout.birdSocket]);
+  return n.procs.bird;
+}
+
+export async function startExabgp(t: LabTopology, n: LabNode): Promise<LabProcess> {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
+  for (const line of (await readFile(n.layout.exabgpEnv, 'utf8')).split('\n')) {
+    if (!line || line.startsWith('#') || !line.includes('=')) continue;
+    env[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
+  }
+  n.procs.exabgp = t.lab.spawn(n.ns, `${n.name}-exabgp`, ['exabgp', n.layout.exabgpConf], { env });
+  return n.procs.exabgp;
+}
+
+export function startTrack(t: LabTopology, n: LabNode): LabProcess {
+  n.procs.track = t.lab.spawn(n.ns, `${n.name}-track`, [n.layout.oberBin, 'health', '--track-file', n.layout.trackFile]);
+  return n.procs.track;
+}
+
+export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {
+  const run = n.layout.runDir;
+  n.procs.keepalived = t.lab.spawn(n.ns, `${n.name}-keepalived`, [
+    'keepalived',
+    '--dont-fork',
+    '--log-console',
+    '--log-detail',
+    '--use-file',
+    n.layout.keepalivedConf,
+    '--pid',
+    `${run}/keepalived.pid`,
+    '--vrrp_pid',
+    `${run}/keepalived-vrrp.pid`,
+    '--checkers_pid',
+    `${run}/keepalived-checkers.pid`,
+    '--bfd_pid',
+    `${run}/keepalived-bfd.pid`,
+  ]);
+  // ober-ha.service's ExecStopPost=ober vip-release, which systemd runs however keepalived
+  // stopped: the lab runs it when it sees keepalived exit (a SIGKILLed keepalived leaves its VIPs).
+  const p = n.procs.keepalived;
+  void p.exited.then(async () => {
+    if (t.lab.active) await t.lab.exec(n.ns, [n.layout.oberBin, 'vip-release'], { allowFailure: true }).catch(() => undefined);
+  });
+  return p;
+}
+
+/** PIDs of a running keepalived: parent and VRRP child. */
+export async function keepalivedPids(n: LabNode): Promise<number[]> {
+  const pids: number[] = [];
+  if (n.procs.keepalived?.alive()) pids.push(n.procs.keepalived.pid);
+  try {
+    pids.push(Number((await readFile(`${n.layout.runDir}/keepalived-vrrp.pid`, 'utf8')).trim()));
+  } catch {
+    /* not written yet */
+  }
+  return pids.filter((p) => Number.isInteger(p) && p > 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// The lab router: FRR zebra + bgpd + bfdd in their own namespace with their own paths (note 3)
+
+async function startRouter(t: LabTopology): Promise<void> {
+  const dir = path.join(t.lab.dir, 'rtr');
+  await mkdir(dir, { recursive: true });
+  const bgp = t.cluster.bgp;
+  if (!bgp) return;
+  const bfd = bgp.bfd;
+  const lines = [
+    'frr defaults traditional',
+    'hostname lab-router',
+    `log file ${dir}/bgpd.log informational`,
+    '!',
+    `router bgp ${t.plan.routerAs ?? bgp.peerAs}`,
+    ` bgp router-id ${t.plan.router}`,
+    // FRR 8.4 eBGP accepts nothing without a policy otherwise (note 4).
+    ' no bgp ebgp-requires-policy',
+    ' no bgp network import-check',
+    ' bgp bestpath as-path multipath-relax',
+    ' neighbor NODES peer-group',
+    ' neighbor NODES remote-as external',
+    // ExaBGP does not listen (exabgp_tcp_bind=): the nodes connect.
+    ' neighbor NODES passive',
+    ' neighbor NODES timers 1 3',
+    ...(bfd.enabled ? [' neighbor NODES bfd profile ober'] : []),
+    ...t.nodes.flatMap((n) => {
+      const md5 = n.config.bgp?.neighbors[0]?.md5Password;
+      return [` neighbor ${n.address} peer-group NODES`, ...(md5 ? [` neighbor ${n.address} password ${md5}`] : [])];
+    }),
+    ' address-family ipv4 unicast',
+    '  maximum-paths 8',
+    ' exit-address-family',
+    '!',
+  ];
+  await writeFile(`${dir}/bgpd.conf`, lines.join('\n') + '\n');
+  await writeFile(`${dir}/zebra.conf`, `hostname lab-router\nlog file ${dir}/zebra.log informational\n!\n`);
+  // The router side uses the cluster's BFD timers, as an operator would configure it.
+  await writeFile(
+    `${dir}/bfdd.conf`,
+    `hostname lab-router\nlog file ${dir}/bfdd.log informational\n!\nbfd\n profile ober\n  receive-interval ${bfd.intervalMs}\n  transmit-interval ${bfd.intervalMs}\n  detect-multiplier ${bfd.multiplier}\n !\n!\n`,
+  );
+  // FRR refuses -u root (its vty group check): run as frr and give it the directory.
+  const { uid, gid } = await frrIds();
+  await chown(dir, uid, gid);
+  for (const f of ['bgpd.conf', 'zebra.conf', 'bfdd.conf']) await chown(`${dir}/${f}`, uid, gid);
+  const common = (d: string) => ['-f', `${dir}/${d}.conf`, '-i', `${dir}/${d}.pid`, '--vty_socket', dir, '-z', `${dir}/zserv.api`, '-P', '0', '-u', 'frr', '-g', 'frr'];
+  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-zebra', ['/usr/lib/frr/zebra', ...common('zebra')]));
+  for (let i = 0; i < 100 && !existsSync(`${dir}/zserv.api`); i++) await sleep(50);
+  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-bfdd', ['/usr/lib/frr/bfdd', ...common('bfdd'), '--bfdctl', `${dir}/bfdd.sock`]));
+  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-bgpd', ['/usr/lib/frr/bgpd', ...common('bgpd')]));
+}
+
+async function frrIds(): Promise<{ uid: number; gid: number }> {
+  const passwd = await readFile('/etc/passwd', 'utf8');
+  const line = passwd.split('\n').find((l) => l.startsWith('frr:'));
+  if (!line) throw new ToolMissingError('frr (user)', 'run the lab router as user frr', 'frr');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/** The hard RLIMIT_NOFILE this process (and so the lab's HAProxy) can raise itself to. */
+async function hardFileLimit(): Promise<number> {
+  const limits = await readFile('/proc/self/limits', 'utf8');
+  const m = /^Max open files\s+\S+\s+(\S+)/m.exec(limits);
+  return m?.[1] && m[1] !== 'unlimited' ? Number(m[1]) : 1_048_576;
+}
