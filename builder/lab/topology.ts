@@ -20,7 +20,7 @@ import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles, renderNode } from '../../firstboot/render/index.js';
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
-import { Lab, sleep, type LabProcess } from './netns.js';
+import { sleep, type Lab, type LabProcess } from './netns.js';
 import { labCluster, planLab, type LabPlan } from './plan.js';
 
 export const LAB_TOOLS: ToolRequirement[] = [

@@ -20,7 +20,7 @@ import { readNodeConfig } from '../health/node-config.js';
 import type { Layout } from '../model/layout.js';
 import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
 import { registerVipRelease } from './vip-release.js';
-import { announceLine, startFeed, withdrawLine, type Feed, type HealthSettings } from '../health/feed.js';
+import { announceLine, startFeed, withdrawLine, type HealthSettings } from '../health/feed.js';
 
 export const DEFAULT_HEALTH: HealthSettings = { intervalMs: 100, timeoutMs: 200, fall: 2, rise: 3 };
 
@@ -95,14 +95,7 @@ export async function runBgpHealth(opts: BgpFeedOptions): Promise<void> {
   const vip = findVip(node, opts.vip);
   const log = (m: string) => process.stderr.write(`ober health ${vip.name}: ${m}\n`);
   const emit = (line: string) => process.stdout.write(`${line}\n`);
-  let feed: Feed | undefined;
-  const stopped = untilStopped((why) => {
-    const wasUp = feed?.up ?? false;
-    feed?.stop();
-    if (wasUp) emit(withdrawLine(vip.address));
-    log(`stopping (${why})${wasUp ? ', withdrawn' : ''}`);
-  }, opts.watchStdin ?? !process.stdin.isTTY);
-  feed = startFeed({
+  const feed = startFeed({
     port: opts.port ?? STATS_PORT,
     path: vipHealthPath(vip.name),
     settings: settingsOf(node),
@@ -112,6 +105,12 @@ export async function runBgpHealth(opts: BgpFeedOptions): Promise<void> {
       log(`${up ? 'announce' : 'withdraw'}: ${why}`);
     },
   });
+  const stopped = untilStopped((why) => {
+    const wasUp = feed.up;
+    feed.stop();
+    if (wasUp) emit(withdrawLine(vip.address));
+    log(`stopping (${why})${wasUp ? ', withdrawn' : ''}`);
+  }, opts.watchStdin ?? !process.stdin.isTTY);
   await stopped;
 }
 
@@ -127,13 +126,9 @@ export async function runTrackFeed(opts: TrackFeedOptions): Promise<void> {
   const value = (up: boolean) => (up ? '0\n' : '1\n');
   // Start unhealthy: keepalived gets no VIP from us before HAProxy has answered `rise` times.
   writeAtomic(opts.trackFile, value(false));
-  let feed: Feed | undefined;
-  const stopped = untilStopped((why) => {
-    feed?.stop();
-    writeAtomic(opts.trackFile, value(false));
-    log(`stopping (${why}), track file ${opts.trackFile} = 1`);
-  }, false);
-  feed = startFeed({
+  let ticks = 0;
+  const heartbeatTicks = Math.max(1, Math.round(1000 / settingsOf(node).intervalMs));
+  const feed = startFeed({
     port: opts.port ?? STATS_PORT,
     path: '/health',
     settings: settingsOf(node),
@@ -143,11 +138,20 @@ export async function runTrackFeed(opts: TrackFeedOptions): Promise<void> {
       log(`${up ? 'healthy (0)' : 'unhealthy (1)'}: ${why}`);
     },
     // keepalived's `init_file 1 overwrite` rewrites the file when keepalived (re)starts: put our
-    // state back, or a restarted keepalived would see 1 until the next state change.
+    // state back, or a restarted keepalived would see 1 until the next state change. And rewrite
+    // it once a second anyway: a rewrite that lands between keepalived's init write and its
+    // inotify watch would go unseen (the suspected cause of one lab run in which a restarted
+    // keepalived never preempted).
     onTick: (up) => {
-      if (readOrUndefined(opts.trackFile) !== value(up)) writeAtomic(opts.trackFile, value(up));
+      ticks++;
+      if (ticks % heartbeatTicks === 0 || readOrUndefined(opts.trackFile) !== value(up)) writeAtomic(opts.trackFile, value(up));
     },
   });
+  const stopped = untilStopped((why) => {
+    feed.stop();
+    writeAtomic(opts.trackFile, value(false));
+    log(`stopping (${why}), track file ${opts.trackFile} = 1`);
+  }, false);
   log(`polling :${opts.port ?? STATS_PORT}/health for ${node.vips.map((v) => v.name).join(', ')} → ${opts.trackFile}`);
   await stopped;
 }

@@ -41,6 +41,7 @@ export const namedFormats: Record<string, Check> = {
   'pve-volume-id-or-qm-path': (v) => (v === 'none' || v === 'cdrom' || v.startsWith('/') ? undefined : volumeId(v)),
   'pve-volume-id-or-absolute-path': (v) => (v.startsWith('/') ? undefined : volumeId(v)),
   ipv4: (v) => (isIPv4(v) ? undefined : 'value does not look like a valid IPv4 address'),
+  address: (v) => (isIPv4(v) || isIPv6(v) ? undefined : 'value does not look like a valid address'),
   ipv6: (v) => (isIPv6(v) ? undefined : 'value does not look like a valid IPv6 address'),
   CIDRv4: (v) => (cidr(v, isIPv4, 8, 32) ? undefined : 'value does not look like a valid IPv4 CIDR network'),
   CIDRv6: (v) => (cidr(v, isIPv6, 8, 128) ? undefined : 'value does not look like a valid IPv6 CIDR network'),

@@ -2,8 +2,10 @@
 // schema validation: locks, storage content types, disk allocation and import, sshkeys, clones.
 // A schema-valid call to a path not listed here is answered 501 so a new client call is noticed.
 import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Faults } from './faults.js';
-import { PveError, configDigest, fail, paramError, randomMac, type Cluster, type Storage, type TaskOutcome, type Vm } from './state.js';
+import { PveError, configDigest, fail, paramError, randomMac, type Cluster, type Storage, type TaskOutcome, type Vm, type Volume } from './state.js';
 
 export interface Caller {
   /** `user@realm`, the owner of the ticket or token. */
@@ -29,6 +31,12 @@ export interface RouteOptions {
   taskDurationMs: number;
   /** Delay between a VM's start and its guest agent answering. */
   agentDelayMs: number;
+  /**
+   * A real directory standing for the `snippets` directory of storage `local` (written by SFTP in
+   * tests): its files are the storage's snippet volumes, and a VM whose cicustom names a missing
+   * one fails to start, as on a real host.
+   */
+  snippetsDir?: string;
 }
 
 const DISK_KEY = /^(?:(?:scsi|ide|sata|virtio)\d+|efidisk0|tpmstate0)$/;
@@ -63,7 +71,7 @@ export class Routes {
             return { storage: s.id, type: s.type, content: s.content.join(','), active: 1, enabled: 1, shared: 0, total: s.total, used, avail: s.total - used };
           }),
       'GET /nodes/{node}/storage/{storage}/content': ({ params }) =>
-        [...c.storage(params.node as string, params.storage as string).volumes.values()]
+        [...c.storage(params.node as string, params.storage as string).volumes.values(), ...this.snippetVolumes(params.storage as string)]
           .filter((v) => !params.content || v.content === params.content)
           .filter((v) => !params.vmid || v.vmid === Number(params.vmid))
           .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ...(v.vmid ? { vmid: v.vmid } : {}) })),
@@ -93,6 +101,7 @@ export class Routes {
         return { ...this.summary(vm), qmpstatus: vm.status, agent: agentEnabled(vm) ? 1 : 0, ha: { managed: 0 } };
       },
       'DELETE /nodes/{node}/qemu/{vmid}': (call) => this.destroy(call),
+      'PUT /nodes/{node}/qemu/{vmid}/resize': (call) => this.resize(call),
       'GET /nodes/{node}/qemu/{vmid}/agent/network-get-interfaces': ({ params }) => this.agentInterfaces(c.vm(params.node as string, Number(params.vmid))),
       'GET /nodes/{node}/tasks/{upid}/status': ({ params }) => {
         const t = this.findTask(params.node as string, params.upid as string);
@@ -173,6 +182,7 @@ export class Routes {
     const format = /\.([a-z0-9]+)$/.exec(upload.filename)?.[1] ?? 'raw';
     return this.task(node, 'imgcopy', '', { user: 'root@pam' }, () => {
       storage.volumes.set(volid, { volid, content, format, size: upload.data.length });
+      this.cluster.uploads.set(volid, upload.data);
       return { exitstatus: 'OK', log: [`starting file import from: /var/tmp/pveupload-${createHash('md5').update(volid).digest('hex')}`, `target node: ${node}`, `target file: ${volid}`, `file size is: ${upload.data.length}`] };
     }).upid;
   }
@@ -349,11 +359,69 @@ export class Routes {
     if (vm.config.template === '1') throw fail(`you can't ${type === 'qmstart' ? 'start' : 'stop'} a vm if it's a template`);
     if (type === 'qmstart' && vm.status === 'running') throw fail(`VM ${vm.vmid} already running`);
     return this.task(vm.node, type, vm.vmid, caller, () => {
-      if (type === 'qmstart') this.markRunning(vm);
+      if (type === 'qmstart') {
+        // PVE::QemuServer::Cloudinit reads the cicustom snippets when it builds the drive at start.
+        for (const volid of Object.values(parsePairs(vm.config.cicustom ?? ''))) {
+          if (!this.snippetVolumes(volid.split(':')[0] as string).some((v) => v.volid === volid)) throw new Error(`volume '${volid}' does not exist`);
+        }
+        this.markRunning(vm);
+      }
       else {
         vm.status = 'stopped';
         delete vm.agentReadyAt;
       }
+      return { exitstatus: 'OK' };
+    }).upid;
+  }
+
+  /**
+   * The first NIC's address from an attached NoCloud seed ISO (--snippets iso), as the guest would
+   * configure it. ISO 9660 stores file data uncompressed, so the network-config text is in the bytes.
+   */
+  private seedAddress(vm: Vm): [string, string, string] | null {
+    for (const value of Object.values(vm.config)) {
+      const iso = this.cluster.uploads.get(parseDisk(value).file);
+      if (!iso) continue;
+      const m = /address: '?(\d+\.\d+\.\d+\.\d+)'?\s+netmask: '?([\d.]+)/.exec(iso.toString('latin1'));
+      if (!m) continue;
+      const prefix = (m[2] as string).split('.').reduce((n, o) => n + [...Number(o).toString(2)].filter((b) => b === '1').length, 0);
+      return [m[0], m[1] as string, String(prefix)];
+    }
+    return null;
+  }
+
+  /** Snippet volumes of a storage: the files in the snippets directory (storage `local` only). */
+  private snippetVolumes(storage: string): Volume[] {
+    if (storage !== 'local' || !this.opts.snippetsDir) return [];
+    let names: string[];
+    try {
+      names = readdirSync(this.opts.snippetsDir);
+    } catch {
+      return [];
+    }
+    return names
+      .filter((n) => !n.startsWith('.'))
+      .map((n) => ({ volid: `local:snippets/${n}`, content: 'snippets', format: 'snippet', size: statSync(path.join(this.opts.snippetsDir as string, n)).size }));
+  }
+
+  /** Grow a disk; Proxmox refuses to shrink one. */
+  private resize({ params, caller }: Call): string {
+    const vm = this.cluster.vm(params.node as string, Number(params.vmid));
+    if (params.skiplock !== '1') this.checkLock(vm);
+    const key = params.disk as string;
+    const value = vm.config[key];
+    if (!value) throw fail(`disk '${key}' does not exist`);
+    const disk = parseDisk(value);
+    const { volume } = this.cluster.volume(vm.node, disk.file);
+    if (!volume) throw fail(`volume '${disk.file}' does not exist`);
+    const m = /^(\+)?(\d+(?:\.\d+)?)([KMGT])?$/.exec(params.size as string);
+    if (!m) throw paramError({ size: 'invalid size' });
+    const bytes = Number(m[2]) * 1024 ** (m[3] ? 'KMGT'.indexOf(m[3]) + 1 : 0);
+    const size = m[1] ? volume.size + bytes : bytes;
+    if (size < volume.size) throw fail(`shrinking disks is not supported`);
+    return this.task(vm.node, 'resize', vm.vmid, caller, () => {
+      volume.size = size;
+      vm.config[key] = formatDisk(disk.file, { ...disk.opts, size: formatSize(size) });
       return { exitstatus: 'OK' };
     }).upid;
   }
@@ -395,7 +463,7 @@ export class Routes {
       const m = /^net(\d+)$/.exec(key);
       if (!m) continue;
       const mac = /=((?:[0-9A-F]{2}:){5}[0-9A-F]{2})/i.exec(value)?.[1] ?? '';
-      const ip = /(?:^|,)ip=([^,/]+)\/(\d+)/.exec(vm.config[`ipconfig${m[1]}`] ?? '');
+      const ip = /(?:^|,)ip=([^,/]+)\/(\d+)/.exec(vm.config[`ipconfig${m[1]}`] ?? '') ?? (m[1] === '0' ? this.seedAddress(vm) : null);
       interfaces.push({
         name: `eth${m[1]}`,
         'hardware-address': mac.toLowerCase(),
@@ -412,6 +480,11 @@ interface PlannedDisk {
   volid: string;
   size: number;
   opts: Record<string, string>;
+}
+
+/** `key=value,key=value` (cicustom). */
+function parsePairs(text: string): Record<string, string> {
+  return Object.fromEntries(text.split(',').filter((p) => p.includes('=')).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
 }
 
 function agentEnabled(vm: Vm): boolean {

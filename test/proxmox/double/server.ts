@@ -25,6 +25,8 @@ export interface PveDoubleOptions {
   agentDelayMs?: number;
   /** pveproxy's timeout on synchronous calls, used by the proxyTimeout fault (30 s for real). */
   proxyTimeoutMs?: number;
+  /** Directory whose files are the `local:snippets/...` volumes (see RouteOptions). */
+  snippetsDir?: string;
   now?: () => number;
 }
 
@@ -59,7 +61,7 @@ export class PveDouble {
     sharedSchema ??= ApiSchema.load();
     this.schema = sharedSchema;
     this.cluster = new Cluster(opts.now ?? Date.now, opts.nodes ?? ['pve1']);
-    this.routes = new Routes(this.cluster, this.faults, { taskDurationMs: opts.taskDurationMs ?? 20, agentDelayMs: opts.agentDelayMs ?? 0 });
+    this.routes = new Routes(this.cluster, this.faults, { taskDurationMs: opts.taskDurationMs ?? 20, agentDelayMs: opts.agentDelayMs ?? 0, snippetsDir: opts.snippetsDir });
     this.proxyTimeoutMs = opts.proxyTimeoutMs ?? 30_000;
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => this.answer(res, 500, `test double bug: ${(e as Error).stack ?? String(e)}`));

@@ -72,6 +72,8 @@ export class Cluster {
   readonly nodes = new Map<string, { storages: Map<string, Storage>; bridges: string[] }>();
   readonly vms = new Map<number, Vm>();
   readonly tasks = new Map<string, Task>();
+  /** Bytes of uploaded files by volid (tests read ISOs back). */
+  readonly uploads = new Map<string, Buffer>();
   version = { version: '9.0.3', release: '9.0', repoid: 'd4c1e1a2' };
   private pidCounter = 4000;
 
