@@ -58,7 +58,7 @@ export const registerDrill: Register = (program, ctx) => {
         await lab.teardown();
       }
       const left = await labLeftovers(lab);
-      const clean = left.namespaces.length === 0 && left.processes.length === 0 && !left.dir;
+      const clean = left.namespaces.length === 0 && left.veths.length === 0 && left.processes.length === 0 && !left.dir;
       const table = formatTable(report);
       if (out.json) {
         out.emitJson({ ok: clean && report.summary.every((s) => s.problems.length === 0), ...report, table, leftovers: left });

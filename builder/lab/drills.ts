@@ -138,7 +138,7 @@ export interface ScenarioSummary {
 }
 
 export function stat(xs: readonly number[]): Stat {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
   if (s.length === 0) return { median: NaN, min: NaN, max: NaN };
   const mid = Math.floor(s.length / 2);
   const median = s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
@@ -318,7 +318,18 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
     for (const s of drill.scenarios().filter((x) => !opts.only || opts.only.includes(x.id))) {
       for (let i = 0; i < trials; i++) {
         log(`${s.id}: trial ${i + 1}/${trials} on ${drill.victim(i).name}`);
-        const r = await drill.trial(s, i);
+        let r: TrialResult;
+        try {
+          r = await drill.trial(s, i);
+        } catch (e) {
+          // One failed trial is a finding, not the end of the drill: record it and go on if the
+          // lab recovers (every node back to normal); otherwise the drill ends here.
+          r = { scenario: s.id, trial: i, victim: drill.victim(i).name, detectMs: NaN, restoreMs: NaN, clientFailed: NaN, clientTotal: 0, clientLastFailureMs: NaN, clientFailedAfterRepair: NaN, clientErrors: {}, problems: [(e as Error).message] };
+          results.push(r);
+          log(`  failed: ${(e as Error).message}`);
+          await drill.waitSteady(30_000);
+          continue;
+        }
         log(`  detect ${r.detectMs} ms, restore ${r.restoreMs} ms, client failed ${r.clientFailed}/${r.clientTotal}${r.problems.length ? `, problems: ${r.problems.join('; ')}` : ''}`);
         results.push(r);
       }

@@ -35,6 +35,9 @@ export class Lab {
   };
   private readonly onExit = () => this.teardownSync();
 
+  /** veths in the root namespace before the lab started (a lab must never add one). */
+  readonly rootVethsBefore: string[] = rootVeths();
+
   constructor() {
     this.id = `${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
     this.dir = path.join(LAB_BASE, this.id);
@@ -162,8 +165,20 @@ export class Lab {
   }
 }
 
-/** What a lab left behind: namespaces, processes, its directory. Empty lists = clean. */
-export async function labLeftovers(lab?: Lab): Promise<{ namespaces: string[]; processes: string[]; dir: boolean }> {
+function rootVeths(): string[] {
+  try {
+    const out = execFileSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
+    return out
+      .split('\n')
+      .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '')
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** What a lab left behind: namespaces, veths in the root namespace, processes, its directory. */
+export async function labLeftovers(lab?: Lab): Promise<{ namespaces: string[]; veths: string[]; processes: string[]; dir: boolean }> {
   const r = await run(['ip', 'netns', 'list'], { allowFailure: true });
   const prefix = lab ? lab.ns('') : NS_PREFIX;
   const namespaces = r.stdout
@@ -171,7 +186,9 @@ export async function labLeftovers(lab?: Lab): Promise<{ namespaces: string[]; p
     .map((l) => l.split(' ')[0] ?? '')
     .filter((n) => n.startsWith(prefix));
   const processes = lab ? lab.processes().filter((p) => isAlive(p.pid) && p.alive()).map((p) => `${p.name} (${p.pid})`) : [];
-  return { namespaces, processes, dir: lab ? existsSync(lab.dir) : false };
+  const before = new Set(lab?.rootVethsBefore ?? []);
+  const veths = lab ? rootVeths().filter((v) => !before.has(v)) : [];
+  return { namespaces, veths, processes, dir: lab ? existsSync(lab.dir) : false };
 }
 
 export function signal(pid: number, sig: NodeJS.Signals): void {

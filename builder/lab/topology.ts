@@ -9,7 +9,7 @@
 // loss at the router (lab note 2). Every node runs the real HAProxy and its mode's daemons with the
 // files renderNode() produced for it (lab variant of the cluster, see plan.ts).
 import { chmod, copyFile, mkdir, writeFile, readFile, chown } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRendered } from '../../firstboot/commands/contract.js';
@@ -224,6 +224,10 @@ export function startTrack(t: LabTopology, n: LabNode): LabProcess {
 
 export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {
   const run = n.layout.runDir;
+  // A SIGKILLed keepalived's VRRP child is reparented to this machine's PID 1, which may not reap
+  // it: as a zombie it still "runs" for keepalived's pid-file check ("daemon is already running").
+  // systemd reaps its services, so on a node the stale pid files are harmless; here, drop them.
+  for (const f of ['keepalived.pid', 'keepalived-vrrp.pid', 'keepalived-checkers.pid', 'keepalived-bfd.pid']) rmSync(`${run}/${f}`, { force: true });
   n.procs.keepalived = t.lab.spawn(n.ns, `${n.name}-keepalived`, [
     'keepalived',
     '--dont-fork',

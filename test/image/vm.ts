@@ -13,6 +13,8 @@ export interface VmOptions {
   userData: string;
   metaData: string;
   networkConfig: string;
+  /** cloud-init vendor-data: where the node's `ober` data travels (cicustom vendor=). */
+  vendorData?: string;
   /** Guest ports to forward to random free loopback ports. */
   forward: number[];
   memoryMiB?: number;
@@ -45,9 +47,13 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   await writeFile(path.join(seed, 'user-data'), o.userData);
   await writeFile(path.join(seed, 'meta-data'), o.metaData);
   await writeFile(path.join(seed, 'network-config'), o.networkConfig);
+  const files = ['user-data', 'meta-data', 'network-config'];
+  if (o.vendorData !== undefined) {
+    await writeFile(path.join(seed, 'vendor-data'), o.vendorData);
+    files.push('vendor-data');
+  }
   const iso = path.join(o.dir, 'seed.iso');
-  await run(['genisoimage', '-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock',
-    ...['user-data', 'meta-data', 'network-config'].map((f) => path.join(seed, f))]);
+  await run(['genisoimage', '-quiet', '-output', iso, '-volid', 'cidata', '-joliet', '-rock', ...files.map((f) => path.join(seed, f))]);
   // a throw-away overlay: every boot is a first boot, and a bigger disk exercises growing /var
   const disk = path.join(o.dir, 'disk.qcow2');
   await run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', path.resolve(o.image), '-F', 'qcow2', disk, o.diskSize ?? '4G']);
