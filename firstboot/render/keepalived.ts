@@ -36,7 +36,9 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
     vrrpV3: ka.advertIntervalMs % 1000 !== 0,
     interface: ka.interface,
     advertInt: (ka.advertIntervalMs / 1000).toString(),
-    unicast: ka.unicast,
+    // A node without peers (a one-node cluster) has nobody to send unicast adverts to; keepalived
+    // refuses unicast_src_ip without unicast_peer, so it falls back to multicast, harmlessly.
+    unicast: ka.unicast && node.peers.length > 0,
     sourceAddress: node.node.address,
     peers: node.peers.map((p) => p.address),
     trackFile: ctx.layout.trackFile,

@@ -7,6 +7,8 @@ import type { Cluster } from '../../firstboot/model/schema.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const EXAMPLES = ['bgp-3node.yaml', 'keepalived-3node.yaml'].map((f) => path.join(REPO, 'examples', f));
+/** Clusters the renderers must also handle that the examples do not show (e.g. a node without peers). */
+export const EXTRA_CLUSTERS = ['keepalived-1node.yaml'].map((f) => path.join(REPO, 'test', 'fixtures', f));
 
 export async function loadExample(file: string): Promise<Cluster> {
   return (await loadClusterFile(file, {})).resolved;

@@ -5,14 +5,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run } from '../../firstboot/lib/exec.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
-import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
+import { EXAMPLES, EXTRA_CLUSTERS, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { materialize, type Materialized } from '../helpers/materialize.js';
 
 const cases: { example: string; cluster: Cluster; node: string; m: Materialized; root: string }[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  for (const file of EXAMPLES) {
+  for (const file of [...EXAMPLES, ...EXTRA_CLUSTERS]) {
     const cluster = await loadExample(file);
     for (const n of cluster.nodes) {
       const { dir, cleanup } = await scratchDir(`consumers-${n.name}`);
@@ -29,21 +29,27 @@ const each = (mode: 'bgp' | 'keepalived' | 'any') => () => cases.filter((c) => m
 
 describe('rendered files are accepted by their real consumers', () => {
   it('haproxy -c accepts haproxy.cfg of every node', async () => {
-    expect(cases.length).toBe(6);
+    expect(cases.length).toBe(7);
     for (const c of each('any')()) {
       const r = await run(['haproxy', '-c', '-f', c.m.layout.haproxyCfg], { allowFailure: true });
       expect(r.exitCode, `${c.example} ${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       // A TLS frontend and the health endpoints are really there.
       const cfg = await readFile(c.m.layout.haproxyCfg, 'utf8');
-      expect(cfg).toMatch(/bind \S+:443 ssl crt /);
+      // TLS on :443 exactly when the cluster has a certificate.
+      if (c.cluster.certificates.length) expect(cfg).toMatch(/bind \S+:443 ssl crt /);
+      else expect(cfg).not.toMatch(/:443/);
       expect(cfg).not.toMatch(/^\s*option http-buffer-request/m);
       expect(cfg).toMatch(/^\s*balance leastconn$/m);
+      // HTTP/1.1 checks carry a Host header; without one configured the check is HTTP/1.0.
+      for (const line of cfg.split('\n').filter((l) => l.includes('http-check send'))) {
+        expect(line).toMatch(/ver HTTP\/1\.1 hdr Host \S+$|ver HTTP\/1\.0$/);
+      }
     }
   });
 
   it('keepalived --config-test accepts keepalived.conf (keepalived mode)', async () => {
     const ka = each('keepalived')();
-    expect(ka.length).toBe(3);
+    expect(ka.length).toBe(4);
     for (const c of ka) {
       const r = await run(['keepalived', '--config-test', '--use-file', c.m.layout.keepalivedConf], { allowFailure: true });
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
