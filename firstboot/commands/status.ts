@@ -7,6 +7,7 @@ import path from 'node:path';
 import { readRecord, type FirstbootRecord } from '../boot/status-record.js';
 import { run } from '../lib/exec.js';
 import { httpGet } from '../lib/http.js';
+import { ipv4Addresses } from '../lib/ip.js';
 import type { Register } from '../lib/program.js';
 import type { NodeConfig } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
@@ -60,7 +61,7 @@ export async function collectStatus(layout: Layout): Promise<NodeStatus> {
   const csv = await httpGet(`${base}/stats;csv`, PROBE_TIMEOUT_MS).catch(() => undefined);
   if (csv?.status === 200) status.backends = parseStatsCsv(csv.body);
 
-  const held = await addressesHere();
+  const held = await ipv4Addresses();
   const established = node.bgp ? await establishedBgpPeers() : new Set<string>();
   for (const v of node.vips) {
     const r = await httpGet(`${base}${vipHealthPath(v.name)}`, PROBE_TIMEOUT_MS).catch(() => undefined);
@@ -92,17 +93,6 @@ export function parseStatsCsv(text: string): NodeStatus['backends'] {
     .map((l) => l.split(','))
     .filter((f) => f[px]?.startsWith('be_') && f[sv] !== 'BACKEND' && f[sv] !== 'FRONTEND')
     .map((f) => ({ backend: (f[px] ?? '').slice(3), server: f[sv] ?? '', status: f[st] ?? '' }));
-}
-
-async function addressesHere(): Promise<Set<string>> {
-  const r = await run(['ip', '-j', '-4', 'addr', 'show'], { allowFailure: true });
-  const out = new Set<string>();
-  try {
-    for (const link of JSON.parse(r.stdout) as { addr_info?: { local?: string }[] }[]) for (const a of link.addr_info ?? []) if (a.local) out.add(a.local);
-  } catch {
-    /* no ip: nothing held */
-  }
-  return out;
 }
 
 async function establishedBgpPeers(): Promise<Set<string>> {

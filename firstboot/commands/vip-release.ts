@@ -4,6 +4,7 @@
 // is on two nodes at once (lab note 11: the router follows whichever GARP came last).
 import type { Command } from 'commander';
 import { run } from '../lib/exec.js';
+import { ipv4Addresses } from '../lib/ip.js';
 import type { Register } from '../lib/program.js';
 import { readNodeConfig } from '../health/node-config.js';
 
@@ -13,17 +14,9 @@ export interface ReleasedVip {
   interface: string;
 }
 
-/** Addresses on `ifname` now (ip -j). */
-async function addressesOn(ifname: string): Promise<Set<string>> {
-  const r = await run(['ip', '-j', '-4', 'addr', 'show', 'dev', ifname], { allowFailure: true });
-  if (r.exitCode !== 0) return new Set();
-  const links = JSON.parse(r.stdout || '[]') as { addr_info?: { local?: string }[] }[];
-  return new Set(links.flatMap((l) => (l.addr_info ?? []).map((a) => a.local ?? '')));
-}
-
 export async function releaseVips(node: Parameters<typeof releasePlan>[0]): Promise<ReleasedVip[]> {
   const plan = releasePlan(node);
-  const present = await addressesOn(plan.interface);
+  const present = await ipv4Addresses(plan.interface);
   const released: ReleasedVip[] = [];
   for (const v of plan.vips) {
     if (!present.has(v.address)) continue;
