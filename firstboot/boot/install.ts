@@ -3,7 +3,7 @@
 // rename of a symlink, so HAProxy & co. never see a half-written configuration. Files outside it
 // (/run drop-ins) are each written to a temporary name and renamed.
 import { createHash } from 'node:crypto';
-import { chmod, chown, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, readdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Layout } from '../model/layout.js';
 import type { RenderedFile } from '../render/files.js';
@@ -80,7 +80,6 @@ async function pruneReleases(dir: string, keep: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const others = entries.filter((e) => e.isDirectory() && e.name !== keep && !e.name.includes('.staging-'));
   // Oldest first by name is meaningless for hashes: order by mtime.
-  const { stat } = await import('node:fs/promises');
   const withTimes = await Promise.all(others.map(async (e) => ({ name: e.name, t: (await stat(path.join(dir, e.name))).mtimeMs })));
   withTimes.sort((a, b) => b.t - a.t);
   for (const e of withTimes.slice(KEEP_RELEASES - 1)) await rm(path.join(dir, e.name), { recursive: true, force: true });

@@ -8,7 +8,7 @@ import type { Output } from '../lib/output.js';
 import type { Register } from '../lib/program.js';
 import { deriveNode, type NodeConfig } from '../model/derive.js';
 import { namesToResolve, resolveClusterInputs, resolveNames } from '../model/inputs.js';
-import { loadClusterText } from '../model/load.js';
+import { loadClusterText, validateCluster } from '../model/load.js';
 import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import type { Cluster } from '../model/schema.js';
 import { renderNode, type RenderedFile } from '../render/index.js';
@@ -33,7 +33,6 @@ export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = pro
   const { value: cluster, warnings } = loadClusterText(text, file, { now: Date.now() });
   const resolved = await resolveClusterInputs(cluster, { baseDir: path.dirname(path.resolve(file)), env });
   // Certificates read from files get the same checks node data gets.
-  const { validateCluster } = await import('../model/load.js');
   validateCluster(resolved, `${file} (with files read)`, 'node-data', { now: Date.now() });
   return { cluster, resolved, warnings };
 }

@@ -4,9 +4,9 @@
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import { addressMatches, parseAddressList, parseServerList, type AddressEntry } from './addresses.js';
 import { DEFAULT_SYSCTL } from './defaults.js';
-import { parseCidr } from './net.js';
+import { hostPart, parseCidr } from './net.js';
 import { assignVips, priorityOf, TRACK_WEIGHT } from './ownership.js';
-import type { Cluster, NeighborSpec } from './schema.js';
+import type { Cluster, NeighborSpec, NodeSpec } from './schema.js';
 
 export type Mode = Cluster['mode'];
 
@@ -217,10 +217,10 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
       address,
       prefix: cidr.prefix,
       ...(self.gateway ? { gateway: self.gateway } : {}),
-      routerId: self.routerId ?? address,
+      routerId: routerIdOf(self),
       interface: ifname,
     },
-    peers: cluster.nodes.filter((n) => n.name !== nodeName).map((n) => ({ name: n.name, address: n.address.split('/')[0] ?? '' })),
+    peers: cluster.nodes.filter((n) => n.name !== nodeName).map((n) => ({ name: n.name, address: hostPart(n.address) })),
     vips,
     backends,
     certificates: cluster.certificates.map((c) => ({ name: c.name, ...(c.pem !== undefined ? { pem: c.pem } : {}), ...(c.acme ? { acme: c.acme } : {}) })),
@@ -241,6 +241,11 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
     logging: cluster.logging,
     sysctl: [...sysctl.entries()],
   };
+}
+
+/** BGP router id of a node: its own, or its address. */
+export function routerIdOf(n: Pick<NodeSpec, 'routerId' | 'address'>): string {
+  return n.routerId ?? hostPart(n.address);
 }
 
 /** HAProxy server name: `rgw01.example.com:7480` → `rgw01.example.com_7480` (names allow . _ -). */

@@ -58,6 +58,11 @@ export function isHostname(s: string): boolean {
   return !labels.every((l) => /^\d+$/.test(l));
 }
 
+/** The address of `a.b.c.d/len` (a node's address is written with its prefix length). */
+export function hostPart(addressWithPrefix: string): string {
+  return addressWithPrefix.split('/')[0] ?? '';
+}
+
 export function isPort(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= 65535;
 }

@@ -3,7 +3,8 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { ConfigIssue } from '../lib/errors.js';
 import { addressMatches, parseAddressList, parseServerList } from './addresses.js';
-import { inCidr, parseCidr, type Cidr } from './net.js';
+import { routerIdOf } from './derive.js';
+import { hostPart, inCidr, parseCidr, type Cidr } from './net.js';
 import { MD5_RE, type Cluster } from './schema.js';
 
 /** Where a cluster document comes from decides how secrets and certificates must be given. */
@@ -42,7 +43,7 @@ export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {})
     nodeCidrs.set(n.name, cidr);
     if (n.gateway && !inCidr(n.gateway, cidr)) err(`nodes[${i}].gateway`, `${n.gateway} is not inside the node's network ${n.address}`);
   });
-  unique(c.nodes.map((n) => n.address.split('/')[0] ?? ''), 'nodes', 'address', err);
+  unique(c.nodes.map((n) => hostPart(n.address)), 'nodes', 'address', err);
 
   // --- Proxmox placement: ids and MACs are per VM, so two nodes cannot share one.
   uniqueSet(c.nodes.map((n) => (n.proxmox?.vmid === undefined ? undefined : String(n.proxmox.vmid))), 'nodes', 'proxmox.vmid', err);
@@ -158,7 +159,7 @@ function checkBgp(c: Cluster, origin: Origin, nodeIps: Set<string>, err: Report,
     }
   }
   unique(
-    c.nodes.map((n) => n.routerId ?? n.address.split('/')[0] ?? ''),
+    c.nodes.map(routerIdOf),
     'nodes',
     'routerId',
     err,
@@ -227,13 +228,15 @@ function uniqueSet(values: (string | undefined)[], listPath: string, field: stri
 }
 
 /** Names of the certificate entries that backends use as CA bundles. */
-export function caCertificateNames(c: Pick<Cluster, 'backends'>): Set<string> {
+export function caCertificateNames(c: { backends: readonly { tls: { caCertificate?: string | undefined } }[] }): Set<string> {
   return new Set(c.backends.flatMap((b) => (b.tls.caCertificate ? [b.tls.caCertificate] : [])));
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
 /** A CA bundle: one or more certificates, and no private key. */
 export function checkCaPem(pem: string): string | undefined {
-  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const certs = pem.match(PEM_CERTIFICATE) ?? [];
   if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
   if (/PRIVATE KEY-----/.test(pem)) return 'a CA bundle must not contain a private key';
   try {
@@ -249,7 +252,7 @@ export function checkCaPem(pem: string): string | undefined {
  * belong to the first certificate (the leaf). Returns a problem description or undefined.
  */
 export function checkPem(pem: string, now?: number): string | undefined {
-  const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const certs = pem.match(PEM_CERTIFICATE) ?? [];
   const keys = pem.match(/-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/g) ?? [];
   if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
   if (keys.length !== 1) return `must contain exactly one private key, found ${keys.length}`;

@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/errors.js';
 import type { NodeConfig, SourceList } from '../model/derive.js';
+import { caCertificateNames } from '../model/rules.js';
 import { duration, type RenderContext } from './context.js';
 import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
@@ -34,7 +35,7 @@ export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monit
 
 export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
   const { layout } = ctx;
-  const caNames = new Set(node.backends.flatMap((b) => (b.tls.caCertificate ? [b.tls.caCertificate] : [])));
+  const caNames = caCertificateNames(node);
   const acme = node.certificates.findIndex((c) => c.acme);
   if (acme >= 0) {
     const [maj, min] = ctx.target.haproxyVersion;
