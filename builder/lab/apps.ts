@@ -4,7 +4,8 @@
 
 /**
  * The backend: answers every request with 200 and the peer address (= which node's HAProxy
- * forwarded it), on every address of its namespace. Replace with `BackendProvider` for RGW.
+ * forwarded it), on every address of its namespace; `?delay=MS` (at most 10 s) holds the answer
+ * back, so requests are in flight when a drill moves traffic. Replace with `BackendProvider` for RGW.
  */
 export const BACKEND_JS = String.raw`
 const http = require('node:http');
@@ -12,8 +13,11 @@ const port = Number(process.argv[1]);
 // RGW answers HAProxy's HTTP/1.1 check without a Host header; Node would say 400.
 const srv = http.createServer({ requireHostHeader: false }, (req, res) => {
   req.resume();
-  res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': req.socket.remoteAddress });
-  res.end('ok ' + req.socket.remoteAddress + '\n');
+  const delay = Math.min(Number(/[?&]delay=(\d+)/.exec(req.url || '')?.[1] || 0), 10000);
+  setTimeout(() => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': req.socket.remoteAddress });
+    res.end('ok ' + req.socket.remoteAddress + '\n');
+  }, delay);
 });
 srv.keepAliveTimeout = 1000;
 srv.listen(port, '0.0.0.0');
@@ -22,8 +26,8 @@ process.stdin.resume();
 `;
 
 /**
- * The prober: every intervalMs, for every target, one GET on a new TCP connection with a hard
- * timeout. One JSON line per finished request: {vip, s (start ms), e (end ms), ok, by, err}.
+ * The prober: every intervalMs, for every target, one GET of cfg.path (default /probe) on a new
+ * TCP connection with a hard timeout. One JSON line per finished request: {vip, s (start ms), e (end ms), ok, by, err}.
  * Bounded: stops by itself after durationMs, or when stdin closes (the lab went away).
  */
 export const PROBER_JS = String.raw`
@@ -38,7 +42,7 @@ function one(vip) {
     if (done) return; done = true; clearTimeout(t); req.destroy();
     process.stdout.write(JSON.stringify({ vip, s, e: Date.now(), ok, by, err }) + '\n');
   };
-  const req = http.get({ host: vip, port: cfg.port, path: '/probe', agent: false, headers: { connection: 'close' } }, (res) => {
+  const req = http.get({ host: vip, port: cfg.port, path: cfg.path || '/probe', agent: false, headers: { connection: 'close' } }, (res) => {
     let body = '';
     res.on('data', (d) => (body += d));
     res.on('end', () => fin(res.statusCode === 200, String(res.headers['x-served-by'] || ''), res.statusCode === 200 ? undefined : 'HTTP ' + res.statusCode));

@@ -7,9 +7,15 @@
 // clock for all. Without systemd the lab has no BindsTo= chain (HAProxy dies → ExaBGP stops), so
 // a HAProxy crash is detected by the health processes here, not by a closed BGP session; and
 // ExecStopPost=ober vip-release is emulated: the lab runs it when it sees keepalived exit.
+//
+// The graceful stop is not a fault but a planned move: `ober stop` runs in the node under a load of
+// slow requests, and every request that starts after the router / VRRP moved the traffic must
+// succeed. Requests in flight on a moved path at that moment are reset by the network (an ECMP or
+// VIP change cannot carry a TCP connection over); they are counted and reported, not hidden.
+import { rm } from 'node:fs/promises';
 import { sleep, signal, type Lab } from './netns.js';
 import { buildLab, keepalivedPids, startExabgp, startHaproxy, startKeepalived, type BuildOptions, type LabNode, type LabTopology } from './topology.js';
-import { AddressWatch, Prober, RouteWatch } from './watch.js';
+import { AddressWatch, Prober, RouteWatch, type ProbeOptions } from './watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 
 export interface Scenario {
@@ -20,7 +26,12 @@ export interface Scenario {
   seed: string;
   /** The target for detection (router FIB drop / VIP takeover), ms. */
   targetMs?: number;
-  inject(t: LabTopology, n: LabNode): Promise<void>;
+  /** A planned move (ober stop): a request that starts after the move and fails is a problem. */
+  planned?: boolean;
+  /** The client's load for this scenario, on top of PROBE. */
+  probe?: Partial<ProbeOptions>;
+  /** Returns what went wrong in the injection itself (e.g. a failed `ober stop` step). */
+  inject(t: LabTopology, n: LabNode): Promise<void | string[]>;
   repair(t: LabTopology, n: LabNode): Promise<void>;
 }
 
@@ -45,6 +56,35 @@ const killKeepalived = (s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode
   for (const pid of s === 'SIGKILL' ? pids.reverse() : pids.slice(0, 1)) signal(pid, s);
   await n.procs.keepalived?.exited;
 };
+
+/** `ober stop` bound on draining: the slow requests take 200 ms, so this is never reached in the lab. */
+const STOP_DRAIN_SEC = 20;
+
+/** The operator's `ober stop` inside the node (no systemd: HAProxy is soft-stopped through its pid file). */
+const gracefulStop = async (t: LabTopology, n: LabNode): Promise<string[]> => {
+  const r = await t.lab.exec(n.ns, [n.layout.oberBin, '--json', 'stop', '--no-systemd', '--drain-timeout', String(STOP_DRAIN_SEC)], { allowFailure: true, timeoutMs: 120_000 });
+  const problems: string[] = [];
+  if (r.exitCode !== 0) problems.push(`ober stop exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  try {
+    const { steps } = JSON.parse(r.stdout) as { steps: { name: string; ok: boolean; detail: string }[] };
+    for (const st of steps.filter((x) => !x.ok)) problems.push(`ober stop step ${st.name}: ${st.detail}`);
+  } catch {
+    problems.push(`ober stop printed no JSON result: ${r.stdout.slice(0, 200)}`);
+  }
+  // ober stop waited for the process to end; its exit event may still be on its way to this process.
+  if (n.procs.haproxy) await Promise.race([n.procs.haproxy.exited, sleep(2000)]);
+  if (n.procs.haproxy?.alive()) problems.push('HAProxy still runs after ober stop');
+  return problems;
+};
+
+/** What `ober start` does on a node: drop the maintenance flag, start ober-http (here: the lab's HAProxy). */
+const startAgain = async (t: LabTopology, n: LabNode) => {
+  await rm(n.layout.maintenanceFlag, { force: true });
+  startHaproxy(t, n);
+};
+
+/** Slow requests, so that some are in flight while `ober stop` moves the traffic and drains. */
+const STOP_LOAD: Partial<ProbeOptions> = { path: '/probe?delay=200', timeoutMs: 5000 };
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -83,6 +123,8 @@ export const SCENARIOS: Scenario[] = [
   { id: 'ka-haproxy-kill', mode: 'keepalived', title: 'HAProxy SIGKILL', seed: '~3 s', targetMs: 1000, inject: sig('haproxy', 'SIGKILL'), repair: async (t, n) => void startHaproxy(t, n) },
   { id: 'ka-haproxy-stop', mode: 'keepalived', title: 'HAProxy SIGSTOP (stall)', seed: '4-6 s', targetMs: 1000, inject: sig('haproxy', 'SIGSTOP'), repair: sig('haproxy', 'SIGCONT') },
   { id: 'ka-link-down', mode: 'keepalived', title: 'link cut', seed: '~3 s', targetMs: 800, inject: linkDown, repair: linkUp },
+  { id: 'bgp-graceful-stop', mode: 'bgp', title: 'ober stop under load', seed: 'no failed request', planned: true, probe: STOP_LOAD, inject: gracefulStop, repair: startAgain },
+  { id: 'ka-graceful-stop', mode: 'keepalived', title: 'ober stop under load', seed: 'no failed request', planned: true, probe: STOP_LOAD, inject: gracefulStop, repair: startAgain },
 ];
 
 export interface TrialResult {
@@ -98,12 +140,31 @@ export interface TrialResult {
   clientTotal: number;
   /** Start of the last failed request, relative to the fault (0 when none failed). */
   clientLastFailureMs: number;
+  /**
+   * Failed requests that started after the move (router FIB change / VIP takeover). The others
+   * were in flight on the failed or moved path; for a planned stop they are the resets the
+   * network causes, and this must be 0.
+   */
+  clientFailedAfterMove: number;
+  /** Requests in flight at the move (started before, ended after) that the victim answered. */
+  clientServedAcrossMove: number;
   /** Failed requests after the repair (fail-back). */
   clientFailedAfterRepair: number;
   /** Why the client's requests failed (error → count), fault to the end of the trial. */
   clientErrors: Record<string, number>;
   /** Invariant violations found after the trial (duplicate VIPs, no traffic, orphans). */
   problems: string[];
+}
+
+/** One line per trial, for logs. */
+export function formatTrial(r: TrialResult): string {
+  const errors = Object.entries(r.clientErrors).map(([e, n]) => `${e}×${n}`).join(' ');
+  return (
+    `${r.scenario} on ${r.victim}: detect ${r.detectMs} ms, back ${r.restoreMs} ms, client failed ${r.clientFailed}/${r.clientTotal}` +
+    ` (${r.clientFailedAfterMove} started after the move${r.clientFailed ? `, last at +${r.clientLastFailureMs} ms` : ''}${errors ? `; ${errors}` : ''})` +
+    `, served across the move ${r.clientServedAcrossMove}, failed after repair ${r.clientFailedAfterRepair}` +
+    (r.problems.length ? `; problems: ${r.problems.join('; ')}` : '')
+  );
 }
 
 export interface DrillOptions extends BuildOptions {
@@ -134,6 +195,7 @@ export interface ScenarioSummary {
   detect: Stat;
   restore: Stat;
   clientFailed: Stat;
+  clientFailedAfterMove: Stat;
   problems: string[];
 }
 
@@ -203,12 +265,12 @@ export class Drill {
     const victim = this.victim(i);
     await this.waitSteady();
     const affected = this.addresses ? this.ownedBy(victim) : t.plan.vips.map((v) => v.address);
-    const prober = new Prober(t.lab, t.ns.client, affected, PROBE);
+    const prober = new Prober(t.lab, t.ns.client, affected, { ...PROBE, ...s.probe });
     prober.start();
     await sleep(300);
     const problems: string[] = [];
     const tFault = Date.now();
-    await s.inject(t, victim);
+    problems.push(...((await s.inject(t, victim)) ?? []));
     let tDetect: number;
     if (this.routes) {
       tDetect = await this.routes.waitAll((via) => via.length > 0 && !via.includes(victim.address), 15_000, `${victim.name} leaving the router's FIB`);
@@ -244,6 +306,8 @@ export class Drill {
     const before = recs.filter((r) => r.s >= tFault - PROBE.intervalMs && r.s < tRepair);
     const failed = before.filter((r) => !r.ok);
     const after = recs.filter((r) => r.s >= tRepair);
+    const failedAfterMove = failed.filter((r) => r.s > tDetect);
+    if (s.planned && failedAfterMove.length) problems.push(`${failedAfterMove.length} request(s) started after the move and failed (${[...new Set(failedAfterMove.map((r) => r.err))].join(', ')})`);
     const tail = recs.filter((r) => r.s >= tBack + 100);
     if (tail.length === 0 || tail.some((r) => !r.ok)) problems.push(`traffic not flowing after the way back (${tail.filter((r) => !r.ok).length}/${tail.length} failed)`);
     if (this.addresses) {
@@ -262,6 +326,8 @@ export class Drill {
       clientFailed: failed.length,
       clientTotal: before.length,
       clientLastFailureMs: failed.length ? Math.max(...failed.map((r) => r.s)) - tFault : 0,
+      clientFailedAfterMove: failedAfterMove.length,
+      clientServedAcrossMove: recs.filter((r) => r.ok && r.by === victim.backendAddress && r.s < tDetect && r.e > tDetect).length,
       clientFailedAfterRepair: after.filter((r) => !r.ok).length,
       clientErrors: recs
         .filter((r) => !r.ok && r.s >= tFault)
@@ -303,6 +369,7 @@ export function summarize(results: readonly TrialResult[]): ScenarioSummary[] {
       detect: stat(rs.map((r) => r.detectMs)),
       restore: stat(rs.map((r) => r.restoreMs)),
       clientFailed: stat(rs.map((r) => r.clientFailed)),
+      clientFailedAfterMove: stat(rs.map((r) => r.clientFailedAfterMove)),
       problems: rs.flatMap((r) => r.problems.map((p) => `trial ${r.trial} (${r.victim}): ${p}`)),
     };
   });
@@ -324,13 +391,13 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
         } catch (e) {
           // One failed trial is a finding, not the end of the drill: record it and go on if the
           // lab recovers (every node back to normal); otherwise the drill ends here.
-          r = { scenario: s.id, trial: i, victim: drill.victim(i).name, detectMs: NaN, restoreMs: NaN, clientFailed: NaN, clientTotal: 0, clientLastFailureMs: NaN, clientFailedAfterRepair: NaN, clientErrors: {}, problems: [(e as Error).message] };
+          r = { scenario: s.id, trial: i, victim: drill.victim(i).name, detectMs: NaN, restoreMs: NaN, clientFailed: NaN, clientTotal: 0, clientLastFailureMs: NaN, clientFailedAfterMove: NaN, clientServedAcrossMove: NaN, clientFailedAfterRepair: NaN, clientErrors: {}, problems: [(e as Error).message] };
           results.push(r);
           log(`  failed: ${(e as Error).message}`);
           await drill.waitSteady(30_000);
           continue;
         }
-        log(`  detect ${r.detectMs} ms, restore ${r.restoreMs} ms, client failed ${r.clientFailed}/${r.clientTotal}${r.problems.length ? `, problems: ${r.problems.join('; ')}` : ''}`);
+        log(`  ${formatTrial(r)}`);
         results.push(r);
       }
     }
@@ -344,13 +411,13 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
 export function formatTable(report: DrillReport): string {
   const f = (s: Stat) => (Number.isNaN(s.median) ? '-' : `${s.median} (${s.min}-${s.max})`);
   const rows = report.summary.map(
-    (s) => `| ${s.title} | ${f(s.detect)} | ${s.targetMs ?? '-'} | ${s.seed} | ${f(s.restore)} | ${f(s.clientFailed)} | ${s.problems.length ? s.problems.join('; ') : 'ok'} |`,
+    (s) => `| ${s.title} | ${f(s.detect)} | ${s.targetMs ?? '-'} | ${s.seed} | ${f(s.restore)} | ${f(s.clientFailed)} | ${f(s.clientFailedAfterMove)} | ${s.problems.length ? s.problems.join('; ') : 'ok'} |`,
   );
   return [
     `${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode, cluster ${report.cluster}, ${report.trials} trial(s) per scenario; ms, median (min-max)`,
     '',
-    `| scenario | ${report.mode === 'bgp' ? 'router FIB drops node' : 'VIP taken over'} | target | seed | repair → back | client requests failed | checks |`,
-    '|---|---|---|---|---|---|---|',
+    `| scenario | ${report.mode === 'bgp' ? 'router FIB drops node' : 'VIP taken over'} | target | seed | repair → back | client requests failed | of which started after the move | checks |`,
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
   ].join('\n');
 }

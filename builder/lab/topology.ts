@@ -9,7 +9,7 @@
 // loss at the router (lab note 2). Every node runs the real HAProxy and its mode's daemons with the
 // files renderNode() produced for it (lab variant of the cluster, see plan.ts).
 import { chmod, copyFile, mkdir, writeFile, readFile, chown } from 'node:fs/promises';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRendered } from '../../firstboot/commands/contract.js';
@@ -198,7 +198,9 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
 
 export function startHaproxy(t: LabTopology, n: LabNode): LabProcess {
   // Foreground, no master: the PID is the one worker, so SIGKILL/SIGSTOP hit HAProxy itself.
-  n.procs.haproxy = t.lab.spawn(n.ns, `${n.name}-haproxy`, ['haproxy', '-db', '-f', n.layout.haproxyCfg, '-p', n.layout.haproxyPidFile]);
+  n.procs.haproxy = t.lab.spawn(n.ns, `${n.name}-haproxy`, ['haproxy', '-db', '-f', n.layout.haproxyCfg]);
+  // HAProxy writes no pid file in the foreground; `ober stop --no-systemd` signals the pid in it.
+  writeFileSync(n.layout.haproxyPidFile, `${n.procs.haproxy.pid}\n`);
   return n.procs.haproxy;
 }
 

@@ -165,6 +165,15 @@ export class AddressWatch {
   }
 }
 
+export interface ProbeOptions {
+  intervalMs: number;
+  timeoutMs: number;
+  durationMs: number;
+  port: number;
+  /** Request path (default /probe); `?delay=MS` makes the backend hold the answer. */
+  path?: string;
+}
+
 export class Prober {
   readonly records: ProbeRecord[] = [];
   private proc?: LabProcess;
@@ -173,7 +182,7 @@ export class Prober {
     private readonly lab: Lab,
     private readonly ns: string,
     private readonly targets: readonly string[],
-    private readonly opts: { intervalMs: number; timeoutMs: number; durationMs: number; port: number },
+    private readonly opts: ProbeOptions,
   ) {}
 
   start(): void {

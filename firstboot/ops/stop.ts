@@ -156,6 +156,8 @@ export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopS
   });
 
   await step('stop-http', async () => {
+    // Say so when there was nothing to stop: "stopped" must mean a HAProxy ended.
+    if (!(await p.service.isActive('http'))) return { ok: true, detail: `HAProxy was not running (${p.service.kind})` };
     await p.service.stop('http');
     return { ok: true, detail: `stopped (${p.service.kind})` };
   });

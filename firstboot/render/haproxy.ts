@@ -53,6 +53,11 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const frontendAcl = aclFile(node.whitelists.frontendHttp, ACL_FILES.frontendHttp);
   const monitoringAcl = aclFile(node.whitelists.monitoring, ACL_FILES.monitoring);
 
+  // Keepalived: a node that hands its VIP over (ober stop, preempt) must still be able to answer
+  // the requests it already accepted. Without IP_TRANSPARENT the kernel refuses to send from an
+  // address that is no longer local (the VIP left with VRRP), and those clients hang until their
+  // timeout; with it, the answers leave through the router as usual. BGP keeps the VIPs on lo.
+  const vipBindOpts = node.mode === 'keepalived' ? ' transparent' : '';
   const view: HaproxyView = {
     header: ctx.header,
     maxconn: node.haproxy.maxconn,
@@ -70,7 +75,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
       vipName: v.name,
       backend: v.backend,
       backendId: backendId(v.backend),
-      binds: [`${v.address}:80`, ...(serverCerts.length ? [`${v.address}:443 ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
+      binds: [`${v.address}:80${vipBindOpts}`, ...(serverCerts.length ? [`${v.address}:443${vipBindOpts} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
       ...(frontendAcl ? { allowAcl: frontendAcl } : {}),
     })),
     backends: node.backends.map((b) => ({

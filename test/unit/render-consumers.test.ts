@@ -36,8 +36,12 @@ describe('rendered files are accepted by their real consumers', () => {
       // A TLS frontend and the health endpoints are really there.
       const cfg = await readFile(c.m.layout.haproxyCfg, 'utf8');
       // TLS on :443 exactly when the cluster has a certificate.
-      if (c.cluster.certificates.length) expect(cfg).toMatch(/bind \S+:443 ssl crt /);
+      if (c.cluster.certificates.length) expect(cfg).toMatch(/bind \S+:443( transparent)? ssl crt /);
       else expect(cfg).not.toMatch(/:443/);
+      // Keepalived: a node that handed its VIP over still answers what it accepted (IP_TRANSPARENT).
+      const vipBinds = cfg.split('\n').filter((l) => /^\s*bind \d+\.\d+\.\d+\.\d+:(80|443)\b/.test(l));
+      expect(vipBinds.length).toBeGreaterThan(0);
+      for (const l of vipBinds) expect(/ transparent\b/.test(l), l).toBe(c.cluster.mode === 'keepalived');
       expect(cfg).not.toMatch(/^\s*option http-buffer-request/m);
       expect(cfg).toMatch(/^\s*balance leastconn$/m);
       // HTTP/1.1 checks carry a Host header; without one configured the check is HTTP/1.0.

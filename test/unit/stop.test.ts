@@ -21,13 +21,13 @@ function fakeClock(): Clock & { t: number } {
   return c;
 }
 
-function fakeService(log: string[]): ServiceControl {
+function fakeService(log: string[], active = true): ServiceControl {
   return {
     kind: 'direct',
     start: async (s) => void log.push(`start ${s}`),
     stop: async (s) => void log.push(`stop ${s}`),
     reload: async (s) => void log.push(`reload ${s}`),
-    isActive: async () => true,
+    isActive: async () => active,
   };
 }
 
@@ -109,6 +109,15 @@ describe('stop execution (fake probes)', () => {
     expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: false });
     expect(r.find((x) => x.name === 'drain')?.detail).toMatch(/does not answer/);
     expect(log.at(-1)).toBe('stop http');
+  });
+
+  it('says that HAProxy was not running instead of reporting it stopped', async () => {
+    const s = stopSettings(await nodeOf(0));
+    const clock = fakeClock();
+    const log: string[] = [];
+    const r = await executeStop(s, { ...probes(clock, log, () => undefined), service: fakeService(log, false) });
+    expect(r.find((x) => x.name === 'stop-http')?.detail).toMatch(/was not running/);
+    expect(log).not.toContain('stop http');
   });
 });
 
