@@ -237,11 +237,21 @@ export class Drill {
     return SCENARIOS.filter((s) => s.mode === this.t.cluster.mode);
   }
 
-  /** BGP: every VIP routed to every node. Keepalived: every VIP on its owner only. */
+  /** BGP: every VIP routed to every node, and BFD up with every node that uses it. Keepalived: every VIP on its owner only. */
   async waitSteady(timeoutMs = 30_000): Promise<void> {
     if (this.routes) {
       const all = this.t.nodes.map((n) => n.address).sort().join();
       await this.routes.waitAll((via) => via.join() === all, timeoutMs, 'every node announcing every VIP');
+      // A link cut right after a BGP session came up would otherwise be found by the hold timer.
+      const bfdNodes = this.t.nodes.filter((n) => n.config.bgp?.bfd.enabled).map((n) => n.address);
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const up = new Set((await this.t.vtysh('show bfd peers brief')).split('\n').flatMap((l) => /\s(\d+\.\d+\.\d+\.\d+)\s+up\b/.exec(l)?.slice(1) ?? []));
+        const down = bfdNodes.filter((a) => !up.has(a));
+        if (down.length === 0) break;
+        if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for BFD with ${down.join(', ')}`);
+        await sleep(200);
+      }
     } else if (this.addresses) {
       const a = this.addresses;
       await a.waitFor(() => this.t.nodes.every((n) => this.ownedBy(n).every((v) => a.holdersOf(v).join() === n.name)), timeoutMs, 'every VIP on its owner');

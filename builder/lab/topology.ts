@@ -6,24 +6,30 @@
 //                      bridge br1 (backend net)    ── n1 bk0, n2 bk0, ..., backend ns
 //
 // The L2 segment lives in its own namespace, so a node-side `ip link set down` is not carrier
-// loss at the router (lab note 2). Every node runs the real HAProxy and its mode's daemons with the
-// files renderNode() produced for it (lab variant of the cluster, see plan.ts).
+// loss at the router (lab note 2). Every node is set up the way a Proxmox VM is: the image's static
+// files, then the real first-boot program (`ober firstboot --metadata seed.iso --no-start`) on a
+// NoCloud seed ISO carrying the node's vendor-data (lab variant of the cluster, see plan.ts); the
+// lab then runs the real HAProxy and the mode's daemons with the files first boot installed.
 import { chmod, copyFile, mkdir, writeFile, readFile, chown } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeRendered } from '../../firstboot/commands/contract.js';
+import { readNodeConfig } from '../../firstboot/health/node-config.js';
 import { ToolMissingError } from '../../firstboot/lib/errors.js';
-import { requireTools, type ToolRequirement } from '../../firstboot/lib/exec.js';
-import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
+import { requireTools, run, type ToolRequirement } from '../../firstboot/lib/exec.js';
+import type { NodeConfig } from '../../firstboot/model/derive.js';
 import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
+import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
-import { renderImageFiles, renderNode } from '../../firstboot/render/index.js';
+import { renderImageFiles } from '../../firstboot/render/index.js';
+import { buildSeedIso, SEED_TOOLS } from '../deploy/carriers.js';
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
 import { sleep, type Lab, type LabProcess } from './netns.js';
 import { labCluster, planLab, type LabPlan } from './plan.js';
 
 export const LAB_TOOLS: ToolRequirement[] = [
+  ...SEED_TOOLS,
   { tool: 'ip', purpose: 'build the lab namespaces and links', debianPackage: 'iproute2' },
   { tool: 'haproxy', purpose: 'run the nodes’ HAProxy', debianPackage: 'haproxy' },
   { tool: 'nft', purpose: 'inject silent packet loss and load the node rules', debianPackage: 'nftables' },
@@ -138,9 +144,8 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     const nsName = await lab.addNs(`n${n.index + 1}`);
     const root = path.join(lab.dir, 'nodes', n.name);
     const layout = nodeLayout(root);
-    const config = deriveNode(cluster, n.name, { names: {} });
-    const lanIf = config.node.interface;
-    await writeRendered('/', [...renderNode(config, { layout }), ...renderImageFiles({ layout })]);
+    // The image: its static files and the node program.
+    await writeRendered('/', renderImageFiles({ layout }));
     await mkdir(layout.programDir, { recursive: true });
     await copyFile(program, path.join(layout.programDir, 'ober-node.mjs'));
     await mkdir(path.dirname(layout.oberBin), { recursive: true });
@@ -149,6 +154,10 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     await chmod(layout.oberBin, 0o755);
     await mkdir(layout.runDir, { recursive: true });
     await mkdir(layout.vrrpStateDir, { recursive: true });
+    // The VM's boot: first boot reads the seed ISO, validates, renders and installs the release.
+    await firstBoot(cluster, n.name, layout);
+    const config = readNodeConfig(layout);
+    const lanIf = config.node.interface;
 
     // The product's per-namespace kernel settings (the global ones — vm.*, kernel.*, net.core.*
     // buffers — would change the host, so they stay out).
@@ -191,6 +200,28 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     }
   }
   return topo;
+}
+
+/**
+ * `ober firstboot --no-start` on a NoCloud seed ISO as `ober deploy --snippets iso` builds it:
+ * Proxmox-style user-data, meta-data with the instance-id, network-config, the node's vendor-data.
+ */
+async function firstBoot(cluster: Cluster, node: string, layout: Layout): Promise<void> {
+  const iso = await buildSeedIso(
+    {
+      userData: `#cloud-config\nhostname: ${node}\nmanage_etc_hosts: true\nusers: [default]\npackage_upgrade: false\n`,
+      metaData: `instance-id: oberlab-${node}\nlocal-hostname: ${node}\n`,
+      networkConfig: 'version: 1\nconfig: []\n',
+      vendorData: vendorDataSnippet(nodeData(cluster, node)),
+    },
+    'seed.iso',
+  );
+  try {
+    const r = await run([process.execPath, path.join(layout.programDir, 'ober-node.mjs'), '--json', 'firstboot', '--metadata', iso.path, '--root', layout.root, '--no-start'], { allowFailure: true });
+    if (r.exitCode !== 0) throw new Error(`first boot of lab node ${node} failed:\n${r.stderr.trim()}`);
+  } finally {
+    await iso.cleanup();
+  }
 }
 
 // ------------------------------------------------------------------------------------------

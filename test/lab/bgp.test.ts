@@ -4,6 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
 import { Lab, labLeftovers } from '../../builder/lab/netns.js';
+import type { LabNode } from '../../builder/lab/topology.js';
+import type { NodeStatus } from '../../firstboot/commands/status.js';
 import { EXAMPLES, loadExample } from '../helpers/fixtures.js';
 
 let lab: Lab;
@@ -20,6 +22,26 @@ afterAll(async () => {
   await lab?.teardown();
   for (const r of results) console.log(formatTrial(r));
   expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
+});
+
+/** The operator's `ober status --json`, inside the node. */
+const nodeStatus = (n: LabNode) => lab.exec(n.ns, [n.layout.oberBin, '--json', 'status'], { allowFailure: true });
+
+describe('BGP mode nodes after first boot', () => {
+  it('ober status --json in every node: first boot from the seed ISO, HAProxy and backends up, BGP and BFD up, every VIP announced', async () => {
+    for (const n of drill.t.nodes) {
+      const r = await nodeStatus(n);
+      expect(r.exitCode, `${n.name}: ${r.stdout}`).toBe(0);
+      const s = JSON.parse(r.stdout) as NodeStatus;
+      expect(s).toMatchObject({ healthy: true, node: n.name, mode: 'bgp', maintenance: false, haproxy: { up: true, health: 200 }, firstboot: { ok: true, source: 'nocloud' } });
+      expect(s.firstboot?.location).toMatch(/seed\.iso$/);
+      expect(s.vips.map((v) => [v.address, v.announced, v.heldHere])).toEqual(drill.t.plan.vips.map((v) => [v.address, true, true]));
+      expect(s.bgp).toEqual([{ neighbor: drill.t.plan.router, established: true }]);
+      expect(s.bfd?.map((b) => [b.neighbor, b.state])).toEqual([[drill.t.plan.router, 'Up']]);
+      expect(s.backends.length).toBeGreaterThan(0);
+      expect(s.backends.every((b) => b.status === 'UP')).toBe(true);
+    }
+  });
 });
 
 describe('BGP mode drills', () => {
