@@ -5,7 +5,8 @@
 /**
  * The backend: answers every request with 200 and the peer address (= which node's HAProxy
  * forwarded it), on every address of its namespace; `?delay=MS` (at most 10 s) holds the answer
- * back, so requests are in flight when a drill moves traffic. Replace with `BackendProvider` for RGW.
+ * back, so requests are in flight when a drill moves traffic; `?stream=MS` makes it a download of
+ * 16 KiB every 10 ms for MS ms (a long transfer, for ECMP rehash effects). Replace with `BackendProvider` for RGW.
  */
 export const BACKEND_JS = String.raw`
 const http = require('node:http');
@@ -13,10 +14,19 @@ const port = Number(process.argv[1]);
 // RGW answers HAProxy's HTTP/1.1 check without a Host header; Node would say 400.
 const srv = http.createServer({ requireHostHeader: false }, (req, res) => {
   req.resume();
-  const delay = Math.min(Number(/[?&]delay=(\d+)/.exec(req.url || '')?.[1] || 0), 10000);
+  const param = (k) => Math.min(Number(new RegExp('[?&]' + k + '=(\\d+)').exec(req.url || '')?.[1] || 0), 10000);
+  const delay = param('delay');
+  const stream = param('stream');
   setTimeout(() => {
     res.writeHead(200, { 'content-type': 'text/plain', 'x-served-by': req.socket.remoteAddress });
-    res.end('ok ' + req.socket.remoteAddress + '\n');
+    if (!stream) return res.end('ok ' + req.socket.remoteAddress + '\n');
+    // A long download: 16 KiB every 10 ms for 'stream' ms.
+    const chunk = Buffer.alloc(16384, 120);
+    const until = Date.now() + stream;
+    const timer = setInterval(() => {
+      if (Date.now() >= until) { clearInterval(timer); res.end('\n'); } else res.write(chunk);
+    }, 10);
+    res.on('close', () => clearInterval(timer));
   }, delay);
 });
 srv.keepAliveTimeout = 1000;
@@ -43,13 +53,14 @@ function one(vip) {
     process.stdout.write(JSON.stringify({ vip, s, e: Date.now(), ok, by, err }) + '\n');
   };
   const req = http.get({ host: vip, port: cfg.port, path: cfg.path || '/probe', agent: false, headers: { connection: 'close' } }, (res) => {
-    let body = '';
-    res.on('data', (d) => (body += d));
-    res.on('end', () => fin(res.statusCode === 200, String(res.headers['x-served-by'] || ''), res.statusCode === 200 ? undefined : 'HTTP ' + res.statusCode));
-    res.on('error', (e) => fin(false, '', e.code || e.message));
+    res.resume();
+    const by = (req.by = String(res.headers['x-served-by'] || ''));
+    res.on('end', () => fin(res.statusCode === 200, by, res.statusCode === 200 ? undefined : 'HTTP ' + res.statusCode));
+    res.on('error', (e) => fin(false, by, e.code || e.message));
+    res.on('aborted', () => fin(false, by, 'aborted'));
   });
-  req.on('error', (e) => fin(false, '', e.code || e.message));
-  const t = setTimeout(() => fin(false, '', 'timeout'), cfg.timeoutMs);
+  req.on('error', (e) => fin(false, req.by || '', e.code || e.message));
+  const t = setTimeout(() => fin(false, req.by || '', 'timeout'), cfg.timeoutMs);
 }
 function tick() {
   if (stopped || Date.now() > end) return setTimeout(() => process.exit(0), cfg.timeoutMs + 50);
@@ -68,7 +79,7 @@ export interface ProbeRecord {
   s: number;
   e: number;
   ok: boolean;
-  /** Backend-side peer address: the node whose HAProxy served the request. */
+  /** Backend-side peer address: the node whose HAProxy served the request (also when it failed after the headers). */
   by: string;
   err?: string;
 }

@@ -12,12 +12,16 @@ export const SERVICES = ['http', 'bgp', 'bfd', 'ha', 'track', 'firstboot', 'cert
 export type Service = (typeof SERVICES)[number];
 
 export const unitName = (s: Service) => `ober-${s}.service`;
+export type StopHow = 'graceful' | 'immediate';
 
 export interface ServiceControl {
   readonly kind: 'systemd' | 'direct';
   start(s: Service): Promise<void>;
-  /** Graceful stop: for HAProxy a soft stop (listeners close, running requests finish). */
-  stop(s: Service): Promise<void>;
+  /**
+   * Graceful stop: for HAProxy a soft stop (listeners close, running requests finish).
+   * `immediate`: HAProxy's hard stop, closing what is still open (after `ober stop`'s drain bound).
+   */
+  stop(s: Service, how?: StopHow): Promise<void>;
   /** Re-read configuration without dropping connections (HAProxy: check, then reload). */
   reload(s: Service): Promise<void>;
   isActive(s: Service): Promise<boolean>;
@@ -30,7 +34,13 @@ export function systemdControl(runner: Runner = run): ServiceControl {
     kind: 'systemd',
     start: async (s) => void (await runner(['systemctl', 'start', unitName(s)])),
     // ober-http's KillSignal=SIGUSR1 makes this HAProxy's soft stop, bounded by hard-stop-after.
-    stop: async (s) => void (await runner(['systemctl', 'stop', unitName(s)])),
+    // Immediate: queue that stop (so Restart= does not apply), then SIGTERM the master = hard stop.
+    stop: async (s, how = 'graceful') => {
+      if (how === 'graceful') return void (await runner(['systemctl', 'stop', unitName(s)]));
+      await runner(['systemctl', 'stop', '--no-block', unitName(s)]);
+      await runner(['systemctl', 'kill', '--kill-whom=main', '--signal=SIGTERM', unitName(s)], { allowFailure: true });
+      await runner(['systemctl', 'stop', unitName(s)]);
+    },
     // ober-http's ExecReload checks the configuration before signalling the master.
     reload: async (s) => void (await runner(['systemctl', 'reload', unitName(s)])),
     isActive: async (s) => (await runner(['systemctl', 'is-active', '--quiet', unitName(s)], { allowFailure: true })).exitCode === 0,
@@ -47,7 +57,7 @@ export interface DirectOptions {
 
 /**
  * HAProxy in master-worker mode, driven through the master's pid file (management guide §4:
- * SIGUSR2 reloads, SIGUSR1 soft-stops; the master forwards both to its workers and exits when
+ * SIGUSR2 reloads, SIGUSR1 soft-stops, SIGTERM hard-stops; the master forwards them to its workers and exits when
  * the last worker is gone). Only `http` can be controlled this way.
  */
 export function directControl(layout: Layout, opts: DirectOptions = {}): ServiceControl {
@@ -75,11 +85,12 @@ export function directControl(layout: Layout, opts: DirectOptions = {}): Service
       // -W master-worker, -D daemon: the pid file holds the master, as under systemd.
       await runner([haproxy, '-W', '-D', '-f', layout.haproxyCfg, '-p', layout.haproxyPidFile, '-S', layout.haproxyMasterSocket]);
     },
-    async stop(s) {
+    async stop(s, how = 'graceful') {
       only(s);
       const pid = await masterPid();
       if (!pid) return;
-      process.kill(pid, 'SIGUSR1');
+      // SIGUSR1: soft stop; SIGTERM: hard stop (management guide §4).
+      process.kill(pid, how === 'graceful' ? 'SIGUSR1' : 'SIGTERM');
       const r = await waitUntil(async () => !alive(pid), { timeoutMs: opts.stopTimeoutMs ?? 330_000, intervalMs: 100, clock });
       if (!r.ok) throw new OberError(`HAProxy master ${pid} still runs ${Math.round(r.elapsedMs / 1000)} s after the soft stop; check its hard-stop-after`);
     },

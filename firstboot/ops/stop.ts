@@ -64,7 +64,10 @@ export function planStop(s: StopSettings): StopStep[] {
     });
   }
   steps.push({ name: 'drain', description: `wait until HAProxy's connections on the VIPs are finished (at most ${s.drainTimeoutMs / 1000} s)` });
-  steps.push({ name: 'stop-http', description: 'soft-stop HAProxy (ober-http): listeners close, running requests finish; the mode units follow it' });
+  steps.push({
+    name: 'stop-http',
+    description: 'soft-stop HAProxy (ober-http): listeners close, running requests finish; the mode units follow it. If the drain bound was reached, hard-stop instead: what is still open is closed',
+  });
   return steps;
 }
 
@@ -155,11 +158,16 @@ export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopS
     return r.ok ? { ok: true, detail: 'no open connection' } : { ok: false, detail: `${open} connection(s) still open after ${s.drainTimeoutMs / 1000} s; the soft stop lets running requests finish` };
   });
 
+  // Connections still open after the drain bound are ones the network already moved away (their
+  // client's packets reach another node, so this HAProxy never learns they ended) or transfers
+  // the operator chose to cut with --drain-timeout: a soft stop would wait for them up to
+  // hard-stop-after, so they are closed now.
+  const leftOpen = results.find((r) => r.name === 'drain')?.ok === false;
   await step('stop-http', async () => {
     // Say so when there was nothing to stop: "stopped" must mean a HAProxy ended.
     if (!(await p.service.isActive('http'))) return { ok: true, detail: `HAProxy was not running (${p.service.kind})` };
-    await p.service.stop('http');
-    return { ok: true, detail: `stopped (${p.service.kind})` };
+    await p.service.stop('http', leftOpen ? 'immediate' : 'graceful');
+    return { ok: true, detail: `${leftOpen ? 'hard-stopped after the drain bound, closing what was left' : 'stopped'} (${p.service.kind})` };
   });
   return results;
 }

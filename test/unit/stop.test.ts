@@ -25,7 +25,7 @@ function fakeService(log: string[], active = true): ServiceControl {
   return {
     kind: 'direct',
     start: async (s) => void log.push(`start ${s}`),
-    stop: async (s) => void log.push(`stop ${s}`),
+    stop: async (s, how = 'graceful') => void log.push(how === 'graceful' ? `stop ${s}` : `stop ${s} ${how}`),
     reload: async (s) => void log.push(`reload ${s}`),
     isActive: async () => active,
   };
@@ -86,7 +86,7 @@ describe('stop execution (fake probes)', () => {
     expect(moved?.elapsedMs).toBeGreaterThanOrEqual(5000 + 2000 - 1400 - 250);
   });
 
-  it('keepalived: lowers the priority, waits until no VIP is held, stops even when the drain bound is hit', async () => {
+  it('keepalived: lowers the priority, waits until no VIP is held; at the drain bound it hard-stops what is left', async () => {
     const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 3 });
     const clock = fakeClock();
     const log: string[] = [];
@@ -94,7 +94,7 @@ describe('stop execution (fake probes)', () => {
       s,
       probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 1 }], (t) => (t < 700 ? ['10.20.0.100'] : [])),
     );
-    expect(log).toEqual(['maintenance', 'track 1', 'stop http']);
+    expect(log).toEqual(['maintenance', 'track 1', 'stop http immediate']);
     expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true });
     expect(r.find((x) => x.name === 'handover')?.elapsedMs).toBeGreaterThanOrEqual(700);
     expect(r.find((x) => x.name === 'drain')).toMatchObject({ ok: false });
@@ -127,7 +127,8 @@ describe('direct service control on a real HAProxy', () => {
     for (const c of cleanups.reverse()) await c();
   });
 
-  it('show stat counts the open session; the soft stop lets the download finish, then the master exits', async () => {
+  /** A real HAProxy (master-worker, pid file) with a TLS frontend in front of a 3 s download. */
+  async function haproxyWithSlowDownload() {
     const s = await scratchDir('stop-direct');
     cleanups.push(s.cleanup);
     const layout = nodeLayout(s.dir);
@@ -141,7 +142,11 @@ describe('direct service control on a real HAProxy', () => {
     await writeFile(path.join(layout.haproxyCertDir, 's3.pem'), (await readFile(crt, 'utf8')) + (await readFile(key, 'utf8')));
     const h = await startHaproxy(layout, haproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
     cleanups.push(h.stop);
+    return { h, layout, httpsPort };
+  }
 
+  it('show stat counts the open session; the soft stop lets the download finish, then the master exits', async () => {
+    const { h, layout, httpsPort } = await haproxyWithSlowDownload();
     const control = directControl(layout);
     expect(await control.isActive('http')).toBe(true);
     const dl = tlsDownload(httpsPort, 's3.test', '/slow');
@@ -154,5 +159,20 @@ describe('direct service control on a real HAProxy', () => {
     expect(await exited).toBe(0);
     expect(await control.isActive('http')).toBe(false);
     await expect(control.stop('bgp')).rejects.toThrow(/only be controlled through systemd/);
+  });
+
+  it('the immediate stop (after the drain bound) closes the running download and the master exits at once', async () => {
+    const { h, layout, httpsPort } = await haproxyWithSlowDownload();
+    const control = directControl(layout);
+    const dl = tlsDownload(httpsPort, 's3.test', '/slow');
+    await dl.started;
+    const exited = new Promise((r) => h.proc.once('exit', (code) => r(code)));
+    const t0 = Date.now();
+    await control.stop('http', 'immediate');
+    await exited;
+    // The download takes 3 s; the hard stop does not wait for it.
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect(await dl.done).toBeLessThan(30 * 1024);
+    expect(await control.isActive('http')).toBe(false);
   });
 });
