@@ -10,7 +10,7 @@
 // files, then the real first-boot program (`ober firstboot --metadata seed.iso --no-start`) on a
 // NoCloud seed ISO carrying the node's vendor-data (lab variant of the cluster, see plan.ts); the
 // lab then runs the real HAProxy and the mode's daemons with the files first boot installed.
-import { chmod, copyFile, mkdir, writeFile, readFile, chown } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,8 +25,9 @@ import type { Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles } from '../../firstboot/render/index.js';
 import { buildSeedIso, SEED_TOOLS } from '../deploy/carriers.js';
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
-import { sleep, type Lab, type LabProcess } from './netns.js';
+import type { Lab, LabProcess } from './netns.js';
 import { labCluster, planLab, type LabPlan } from './plan.js';
+import { startFrrRouter, vtysh } from './router.js';
 
 export const LAB_TOOLS: ToolRequirement[] = [
   ...SEED_TOOLS,
@@ -182,11 +183,19 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     ns,
     nodes,
     routerProcs: [],
-    vtysh: async (cmd) => (await lab.exec(ns.router, ['vtysh', '--vty_socket', path.join(lab.dir, 'rtr'), '-c', cmd], { allowFailure: true })).stdout,
+    vtysh: (cmd) => vtysh(lab, ns.router, path.join(lab.dir, 'rtr'), cmd),
   };
-  if (cluster.mode === 'bgp') {
+  if (cluster.mode === 'bgp' && cluster.bgp) {
     log('starting the lab router (FRR)');
-    await startRouter(topo);
+    const router = await startFrrRouter(lab, {
+      ns: ns.router,
+      dir: path.join(lab.dir, 'rtr'),
+      address: plan.router,
+      as: plan.routerAs ?? cluster.bgp.peerAs,
+      bfd: cluster.bgp.bfd,
+      peers: nodes.map((n) => ({ address: n.address, ...(n.config.bgp?.neighbors[0]?.md5Password ? { md5Password: n.config.bgp.neighbors[0].md5Password } : {}) })),
+    });
+    topo.routerProcs.push(...router.procs);
   }
   for (const n of nodes) {
     log(`starting ${n.name}`);
@@ -296,67 +305,6 @@ export async function keepalivedPids(n: LabNode): Promise<number[]> {
     /* not written yet */
   }
   return pids.filter((p) => Number.isInteger(p) && p > 0);
-}
-
-// ------------------------------------------------------------------------------------------
-// The lab router: FRR zebra + bgpd + bfdd in their own namespace with their own paths (note 3)
-
-async function startRouter(t: LabTopology): Promise<void> {
-  const dir = path.join(t.lab.dir, 'rtr');
-  await mkdir(dir, { recursive: true });
-  const bgp = t.cluster.bgp;
-  if (!bgp) return;
-  const bfd = bgp.bfd;
-  const lines = [
-    'frr defaults traditional',
-    'hostname lab-router',
-    `log file ${dir}/bgpd.log informational`,
-    '!',
-    `router bgp ${t.plan.routerAs ?? bgp.peerAs}`,
-    ` bgp router-id ${t.plan.router}`,
-    // FRR 8.4 eBGP accepts nothing without a policy otherwise (note 4).
-    ' no bgp ebgp-requires-policy',
-    ' no bgp network import-check',
-    ' bgp bestpath as-path multipath-relax',
-    ' neighbor NODES peer-group',
-    ' neighbor NODES remote-as external',
-    // ExaBGP does not listen (exabgp_tcp_bind=): the nodes connect.
-    ' neighbor NODES passive',
-    ' neighbor NODES timers 1 3',
-    ...(bfd.enabled ? [' neighbor NODES bfd profile ober'] : []),
-    ...t.nodes.flatMap((n) => {
-      const md5 = n.config.bgp?.neighbors[0]?.md5Password;
-      return [` neighbor ${n.address} peer-group NODES`, ...(md5 ? [` neighbor ${n.address} password ${md5}`] : [])];
-    }),
-    ' address-family ipv4 unicast',
-    '  maximum-paths 8',
-    ' exit-address-family',
-    '!',
-  ];
-  await writeFile(`${dir}/bgpd.conf`, lines.join('\n') + '\n');
-  await writeFile(`${dir}/zebra.conf`, `hostname lab-router\nlog file ${dir}/zebra.log informational\n!\n`);
-  // The router side uses the cluster's BFD timers, as an operator would configure it.
-  await writeFile(
-    `${dir}/bfdd.conf`,
-    `hostname lab-router\nlog file ${dir}/bfdd.log informational\n!\nbfd\n profile ober\n  receive-interval ${bfd.intervalMs}\n  transmit-interval ${bfd.intervalMs}\n  detect-multiplier ${bfd.multiplier}\n !\n!\n`,
-  );
-  // FRR refuses -u root (its vty group check): run as frr and give it the directory.
-  const { uid, gid } = await frrIds();
-  await chown(dir, uid, gid);
-  for (const f of ['bgpd.conf', 'zebra.conf', 'bfdd.conf']) await chown(`${dir}/${f}`, uid, gid);
-  const common = (d: string) => ['-f', `${dir}/${d}.conf`, '-i', `${dir}/${d}.pid`, '--vty_socket', dir, '-z', `${dir}/zserv.api`, '-P', '0', '-u', 'frr', '-g', 'frr'];
-  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-zebra', ['/usr/lib/frr/zebra', ...common('zebra')]));
-  for (let i = 0; i < 100 && !existsSync(`${dir}/zserv.api`); i++) await sleep(50);
-  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-bfdd', ['/usr/lib/frr/bfdd', ...common('bfdd'), '--bfdctl', `${dir}/bfdd.sock`]));
-  t.routerProcs.push(t.lab.spawn(t.ns.router, 'rtr-bgpd', ['/usr/lib/frr/bgpd', ...common('bgpd')]));
-}
-
-async function frrIds(): Promise<{ uid: number; gid: number }> {
-  const passwd = await readFile('/etc/passwd', 'utf8');
-  const line = passwd.split('\n').find((l) => l.startsWith('frr:'));
-  if (!line) throw new ToolMissingError('frr (user)', 'run the lab router as user frr', 'frr');
-  const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid) };
 }
 
 /** The hard RLIMIT_NOFILE this process (and so the lab's HAProxy) can raise itself to. */
