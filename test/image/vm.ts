@@ -15,8 +15,13 @@ export interface VmOptions {
   networkConfig: string;
   /** cloud-init vendor-data: where the node's `ober` data travels (cicustom vendor=). */
   vendorData?: string;
-  /** Guest ports to forward to random free loopback ports. */
+  /** Guest ports to forward to random free loopback ports (user networking only). */
   forward: number[];
+  /**
+   * Instead of user networking: a tap device in a network namespace the test created (QEMU runs
+   * inside it). The guest is then on a real L2 link with that namespace: BGP, BFD, no NAT.
+   */
+  tap?: { ns: string; ifname: string };
   memoryMiB?: number;
   diskSize?: string;
 }
@@ -66,14 +71,17 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     '-accel', 'tcg', '-machine', 'pc', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
     '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     '-device', 'virtio-rng-pci', '-device', 'i6300esb',
-    '-netdev', `user,id=n0,${hostfwd}`, '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56',
+    '-netdev', o.tap ? `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no` : `user,id=n0,${hostfwd}`,
+    '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56',
     '-device', 'virtio-scsi-pci,id=scsi0',
     '-drive', `file=${disk},if=none,id=d0,format=qcow2,cache=unsafe`, '-device', 'scsi-hd,drive=d0,bus=scsi0.0,bootindex=0',
     '-drive', `file=${iso},if=none,id=cd0,media=cdrom,readonly=on`, '-device', 'ide-cd,drive=cd0',
   ];
   const consoleLog = path.join(o.dir, 'console.log');
   const log = createWriteStream(consoleLog);
-  const child: ChildProcess = spawn('qemu-system-x86_64', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // `ip netns exec` execs QEMU in place: the PID stays QEMU's.
+  const [cmd, ...args] = o.tap ? ['ip', 'netns', 'exec', o.tap.ns, 'qemu-system-x86_64', ...argv] : ['qemu-system-x86_64', ...argv];
+  const child: ChildProcess = spawn(cmd as string, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
