@@ -2,7 +2,7 @@
 // and a corpus of bad metadata, none of which may install a configuration.
 import { lstat, mkdir, readFile, readlink, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { firstboot } from '../../firstboot/boot/firstboot.js';
 import { readRecord } from '../../firstboot/boot/status-record.js';
@@ -26,8 +26,13 @@ const vendorFor = (doc: unknown) => `#cloud-config\n${stringify({ ober: doc }, {
 async function drive(files: Record<string, string>): Promise<string> {
   return writeTree(await tempDir(), files);
 }
+const roots: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  await Promise.all(roots.map((cleanup) => cleanup()));
+});
 async function freshRoot(): Promise<string> {
-  const { dir } = await scratchDir('fb');
+  const { dir, cleanup } = await scratchDir('fb');
+  roots.push(cleanup);
   return dir;
 }
 
