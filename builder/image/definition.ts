@@ -27,6 +27,18 @@ const rhelDistribution = z.strictObject({
   repositories: z.array(z.strictObject({ id: z.string().regex(/^[a-z0-9_-]+$/), baseurl: z.url() })).min(1),
 });
 
+// A subtree of /lib/modules/<version>/kernel: `drivers/gpu`, `drivers/net/ethernet/intel/e1000e`.
+const moduleSubtree = z.string().regex(/^(?!.*(^|\/)\.\.?(\/|$))[a-z0-9_][A-Za-z0-9_.+/-]*$/, 'a path below kernel/ such as drivers/gpu');
+const moduleName = z.string().regex(/^[a-z0-9_-]+$/, 'a module name such as i6300esb');
+const kernelModules = z.strictObject({
+  /** In order; for each module the last matching rule wins (builder/image/kernel-modules.ts). */
+  trim: z.array(z.union([z.strictObject({ remove: z.array(moduleSubtree).min(1) }), z.strictObject({ keep: z.array(moduleSubtree).min(1) })])),
+  /** Modules that must survive the trim (or be built in); the build stops otherwise. */
+  require: z.array(moduleName),
+  /** The initramfs gets only these and their dependencies (initramfs-tools MODULES=list). */
+  initramfs: z.array(moduleName).min(1),
+});
+
 const partition = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{0,35}$/, 'a GPT partition name (lower case, at most 36 characters)'),
   role: z.enum(['bios-boot', 'esp', 'root', 'var']),
@@ -58,6 +70,7 @@ export const imageDefinitionSchema = z
       sizeMiB: z.int().positive(),
       partitions: z.array(partition).min(4),
     }),
+    kernelModules: kernelModules.optional(),
     kernelCommandLine: z.array(z.string().regex(/^[^\s"';]+$/, 'one kernel argument, no spaces or quotes')),
     output: z.strictObject({ compression: z.enum(['zstd', 'zlib']) }),
   })
@@ -67,6 +80,8 @@ export const imageDefinitionSchema = z
       const n = partitions.filter((p) => p.role === role).length;
       if (n !== 1) ctx.issues.push({ code: 'custom', input: partitions, path: ['disk', 'partitions'], message: `needs exactly one partition with role ${role}, has ${n}` });
     }
+    if (ctx.value.distribution.family === 'debian' && !ctx.value.kernelModules)
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['kernelModules'], message: 'needed for the debian family: it lists the initramfs modules (initramfs-tools MODULES=list)' });
     const last = partitions.length - 1;
     partitions.forEach((p, i) => {
       if (i !== last && p.sizeMiB === undefined)
@@ -83,6 +98,7 @@ export const imageDefinitionSchema = z
 export type ImageDefinition = z.infer<typeof imageDefinitionSchema>;
 export type DebianDistribution = z.infer<typeof debianDistribution>;
 export type RhelDistribution = z.infer<typeof rhelDistribution>;
+export type KernelModules = z.infer<typeof kernelModules>;
 export type PartitionRole = z.infer<typeof partition>['role'];
 
 /** Validate a parsed document; every issue is reported with its path. */

@@ -7,6 +7,7 @@ const common: ToolRequirement[] = [
   { tool: 'cp', purpose: 'copy the cached root filesystem for customizing', debianPackage: 'coreutils' },
   { tool: 'chroot', purpose: "run the image's own tools (systemctl, update-initramfs, grub-mkimage)", debianPackage: 'coreutils' },
   { tool: 'mkfs.ext4', purpose: 'create the root and /var filesystems from directories (mkfs.ext4 -d)', debianPackage: 'e2fsprogs' },
+  { tool: 'debugfs', purpose: 'set the inode times mkfs.ext4 -d copies from the tree to SOURCE_DATE_EPOCH', debianPackage: 'e2fsprogs' },
   { tool: 'mkfs.vfat', purpose: 'create the EFI system partition', debianPackage: 'dosfstools' },
   { tool: 'mcopy', purpose: 'fill the EFI system partition without mounting it', debianPackage: 'mtools' },
   { tool: 'mmd', purpose: 'create directories in the EFI system partition', debianPackage: 'mtools' },

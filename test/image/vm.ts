@@ -2,7 +2,7 @@
 // NoCloud seed, user networking and hostfwd on 127.0.0.1 only. The VM is killed by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
@@ -22,9 +22,17 @@ export interface VmOptions {
    * inside it). The guest is then on a real L2 link with that namespace: BGP, BFD, no NAT.
    */
   tap?: { ns: string; ifname: string };
+  /**
+   * OVMF (UEFI) on q35 instead of SeaBIOS on i440fx, as Proxmox's `bios: ovmf` + `machine: q35`.
+   * With Secure Boot: the Secure Boot firmware build with Microsoft's keys enrolled (Proxmox's EFI
+   * disk with "pre-enrolled keys"); it needs SMM.
+   */
+  uefi?: { secureBoot: boolean };
   memoryMiB?: number;
   diskSize?: string;
 }
+
+const OVMF = '/usr/share/OVMF';
 
 export interface Vm {
   pid: number;
@@ -66,9 +74,22 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   const ports = new Map<number, number>();
   for (const guest of o.forward) ports.set(guest, await freePort());
   const hostfwd = [...ports].map(([g, h]) => `hostfwd=tcp:127.0.0.1:${h}-:${g}`).join(',');
-  // Proxmox's defaults: i440fx + SeaBIOS, virtio-scsi disk, cloud-init drive on IDE, i6300esb watchdog
+  // Proxmox's defaults: i440fx + SeaBIOS, virtio-scsi disk, cloud-init drive on IDE, i6300esb
+  // watchdog. Under UEFI: q35, where the same ide-cd hangs off the ICH9 AHCI controller.
+  const firmware: string[] = [];
+  if (o.uefi) {
+    const sb = o.uefi.secureBoot;
+    const vars = path.join(o.dir, 'OVMF_VARS.fd'); // the VM's own copy: OVMF writes boot entries into it
+    await copyFile(path.join(OVMF, sb ? 'OVMF_VARS_4M.ms.fd' : 'OVMF_VARS_4M.fd'), vars);
+    firmware.push(
+      ...(sb ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
+      '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${path.join(OVMF, sb ? 'OVMF_CODE_4M.secboot.fd' : 'OVMF_CODE_4M.fd')}`,
+      '-drive', `if=pflash,format=raw,unit=1,file=${vars}`,
+    );
+  }
+  const machine = o.uefi ? (o.uefi.secureBoot ? 'q35,smm=on' : 'q35') : 'pc';
   const argv = [
-    '-accel', 'tcg', '-machine', 'pc', '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
+    '-accel', 'tcg', '-machine', machine, ...firmware, '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
     '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     '-device', 'virtio-rng-pci', '-device', 'i6300esb',
     '-netdev', o.tap ? `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no` : `user,id=n0,${hostfwd}`,

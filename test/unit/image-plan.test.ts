@@ -46,7 +46,7 @@ describe('build plan', () => {
     const argv = (await plan('debian-12')).stages[0]!.commands[0]!;
     expect(argv[0]).toBe('mmdebstrap');
     expect(argv).toContain('deb http://deb.debian.org/debian-security bookworm-security main');
-    expect(argv.find((a) => a.startsWith('--include='))).toContain('linux-image-cloud-amd64');
+    expect(argv.find((a) => a.startsWith('--include='))).toContain('linux-image-amd64');
   });
 
   it.each([

@@ -12,7 +12,7 @@ import { PARTITION_TYPES, SECTOR, partitionByRole, type DiskLayout, type Partiti
 import type { Stage } from '../stage.js';
 import { walk } from '../tree.js';
 
-const REVISION = 1;
+const REVISION = 3;
 
 /**
  * ext4 features pinned to what bookworm's GRUB 2.06 and e2fsck read: a newer host mke2fs would
@@ -51,6 +51,7 @@ export function assembleStage(a: AssembleInputs): Stage {
       ['mcopy', '-m', '-i', '<out>/esp.img', '...'],
       mkfsExt4Argv(a, 'root', `${a.customizeDir}/root`, '<out>/disk.raw'),
       mkfsExt4Argv(a, 'var', `${a.customizeDir}/var`, '<out>/disk.raw'),
+      ['debugfs', '-w', '-f', '<out>/<root|var>.debugfs', '<out>/disk.raw?offset=<partition>'],
     ],
     async run(out) {
       await writeFile(disk(out), '');
@@ -61,6 +62,7 @@ export function assembleStage(a: AssembleInputs): Stage {
       await writeFile(env.MKE2FS_CONFIG, MKE2FS_CONF);
       for (const role of ['root', 'var'] as const) {
         await run(mkfsExt4Argv(a, role, path.join(a.customizeDir, role), disk(out)), { env });
+        await clampInodeTimes(a, role, path.join(out, `${role}.debugfs`), disk(out), env);
       }
       await rm(env.MKE2FS_CONFIG);
       await installBiosBoot(a.layout, path.join(a.customizeDir, 'bios'), disk(out));
@@ -93,11 +95,31 @@ function mkfsExt4Argv(a: AssembleInputs, role: 'root' | 'var', tree: string, dis
   ];
 }
 
+/**
+ * mkfs.ext4 -d (e2fsprogs 1.47.0) copies each inode's ctime and atime from the source tree, where
+ * ctime is when the customize stage clamped the file and atime when it was last read: both set to
+ * SOURCE_DATE_EPOCH with debugfs, so two builds give the same bytes.
+ */
+async function clampInodeTimes(a: AssembleInputs, role: 'root' | 'var', commandFile: string, disk: string, env: Record<string, string | undefined>): Promise<void> {
+  const lines: string[] = [];
+  for await (const rel of walk(path.join(a.customizeDir, role))) {
+    if (/["\n]/.test(rel)) throw new InternalError(`cannot pass /${rel} to debugfs (quote or newline in the name)`);
+    for (const field of ['ctime', 'atime']) lines.push(`sif "/${rel}" ${field} @${a.sourceDateEpoch}`);
+  }
+  await writeFile(commandFile, lines.join('\n') + '\n');
+  const r = await run(['debugfs', '-w', '-f', commandFile, `${disk}?offset=${partitionByRole(a.layout, role).startSector * SECTOR}`], { env });
+  await rm(commandFile);
+  // debugfs echoes each command as "debugfs: ..." and reports a failed one on a line of its own
+  const failed = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l && !l.startsWith('debugfs'));
+  if (failed.length) throw new InternalError(`debugfs could not clamp the inode times of ${role}:\n${failed.slice(0, 5).join('\n')}`);
+}
+
 async function writeEsp(a: AssembleInputs, out: string): Promise<void> {
   const image = path.join(out, 'esp.img');
   const tree = path.join(a.customizeDir, 'esp');
   await run(mkfsVfatArgv(a, image));
-  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
+  // mtools stamps the directories mmd creates with the current time unless SOURCE_DATE_EPOCH is set
+  const env = { ...process.env, MTOOLS_SKIP_CHECK: '1', SOURCE_DATE_EPOCH: String(a.sourceDateEpoch) };
   for await (const rel of walk(tree)) {
     if (!rel) continue;
     const isDir = (await lstat(path.join(tree, rel))).isDirectory();

@@ -6,15 +6,16 @@ import { chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, rmdir, sy
 import path from 'node:path';
 import type { RenderedFile } from '../../../firstboot/render/files.js';
 import { run } from '../../../firstboot/lib/exec.js';
-import { InternalError } from '../../../firstboot/lib/errors.js';
+import { ConfigError, InternalError } from '../../../firstboot/lib/errors.js';
 import { fstab, grubBiosEmbeddedConfig, grubConfig, grubEfiConfig, osReleaseFields } from '../boot-config.js';
 import type { Json } from '../canonical.js';
-import type { ImageDefinition } from '../definition.js';
+import type { ImageDefinition, KernelModules } from '../definition.js';
 import type { ImageIdentifiers } from '../identifiers.js';
+import { parseModulesBuiltin, parseModulesDep, planModuleTrim } from '../kernel-modules.js';
 import type { Stage } from '../stage.js';
-import { clampMtimes, copyTree, treeDigest, walk } from '../tree.js';
+import { clampMtimes, copyTree, hashFile, treeDigest, walk } from '../tree.js';
 
-const REVISION = 2;
+const REVISION = 4;
 
 export interface CustomizeInputs {
   def: ImageDefinition;
@@ -41,6 +42,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
       image: { id: def.id, version: def.version },
       services: def.services,
       boot: def.boot,
+      kernelModules: def.kernelModules ?? null,
       kernelCommandLine: def.kernelCommandLine,
       identifiers: c.ids as unknown as Json,
       sourceDateEpoch: c.sourceDateEpoch,
@@ -48,6 +50,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
     commands: [
       ['cp', '-a', '--reflink=auto', `${c.rootfsDir}/tree`, '<out>/root'],
       ['chroot', '<out>/root', 'systemctl', 'enable', '...'],
+      ['chroot', '<out>/root', 'depmod', '<kernel>'],
       ['chroot', '<out>/root', 'update-initramfs', '-u', '-k', '<kernel>'],
       ['chroot', '<out>/root', def.boot.mkimage, '-O', 'i386-pc', '...'],
     ],
@@ -57,18 +60,20 @@ export function customizeStage(c: CustomizeInputs): Stage {
         throw new InternalError(`customize: the ${def.distribution.family} family is planned but not implemented`);
       }
       const root = path.join(out, 'root');
+      const chroot: Chroot = (argv) => chrootRun(root, argv, c.sourceDateEpoch);
       await copyTree(path.join(c.rootfsDir, 'tree'), root);
       await copyOverlay(c.overlaysDir, root);
       await writeRenderedFiles(root, c.imageFiles);
-      await installNodeProgram(root, c.nodeProgram.path);
+      await installNodeProgram(root, c.nodeProgram);
       await stampIdentity(root, def, c.ids);
-      await enableServices(root, def, c.imageFiles);
-      await harden(root);
+      await enableServices(chroot, def, c.imageFiles);
+      await harden(root, chroot);
       const kernel = await kernelVersion(root);
+      if (def.kernelModules) await trimKernelModules(root, chroot, kernel, def.kernelModules);
       await mkdir(path.join(root, 'boot/grub'), { recursive: true });
       await writeFile(path.join(root, 'boot/grub/grub.cfg'), grubConfig(def, c.ids, kernel));
-      await chrootRun(root, ['update-initramfs', '-u', '-k', kernel]);
-      await makeBootLoaders(root, out, def, c.ids);
+      await chroot(['update-initramfs', '-u', '-k', kernel]);
+      await makeBootLoaders(root, chroot, out, def, c.ids);
       await splitVar(root, path.join(out, 'var'));
       for (const tree of ['root', 'var', 'esp']) {
         await clampMtimes(path.join(out, tree), c.sourceDateEpoch);
@@ -106,9 +111,13 @@ async function writeRenderedFiles(root: string, files: readonly RenderedFile[]):
   }
 }
 
-async function installNodeProgram(root: string, bundle: string): Promise<void> {
+async function installNodeProgram(root: string, bundle: { path: string; sha256: string }): Promise<void> {
   await mkdir(path.join(root, 'usr/lib/ober'), { recursive: true });
-  await copyFile(bundle, path.join(root, 'usr/lib/ober/ober-node.mjs'));
+  await copyFile(bundle.path, path.join(root, 'usr/lib/ober/ober-node.mjs'));
+  // the cache key holds the hash read when the build started: a bundle rebuilt since then
+  // (another `npm run build`) would be cached under the wrong key
+  if ((await hashFile(path.join(root, 'usr/lib/ober/ober-node.mjs'))) !== bundle.sha256)
+    throw new InternalError(`${bundle.path} changed while the image was being built; run the build again`);
   await chmod(path.join(root, 'usr/lib/ober/ober-node.mjs'), 0o644);
   await writeFile(path.join(root, 'usr/bin/ober'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/ober/ober-node.mjs "$@"\n', { mode: 0o755 });
 }
@@ -121,17 +130,17 @@ async function stampIdentity(root: string, def: ImageDefinition, ids: ImageIdent
   await writeFile(path.join(root, 'etc/fstab'), fstab(ids));
 }
 
-async function enableServices(root: string, def: ImageDefinition, files: readonly RenderedFile[]): Promise<void> {
+async function enableServices(chroot: Chroot, def: ImageDefinition, files: readonly RenderedFile[]): Promise<void> {
   const rendered = files
     .filter((f) => /^\/(etc|usr\/lib|lib)\/systemd\/system\/[^/]+\.(service|timer|socket|path)$/.test(f.path) && /^\[Install\]/m.test(f.content))
     .map((f) => path.basename(f.path));
-  await chrootRun(root, ['systemctl', 'enable', ...def.services.enable, ...rendered]);
-  if (def.services.disable.length) await chrootRun(root, ['systemctl', 'disable', ...def.services.disable]);
+  await chroot(['systemctl', 'enable', ...def.services.enable, ...rendered]);
+  if (def.services.disable.length) await chroot(['systemctl', 'disable', ...def.services.disable]);
 }
 
 /** No shared identity, no password, nothing node-specific baked in. */
-async function harden(root: string): Promise<void> {
-  await chrootRun(root, ['usermod', '--lock', 'root']);
+async function harden(root: string, chroot: Chroot): Promise<void> {
+  await chroot(['usermod', '--lock', 'root']);
   for (const f of await readdir(path.join(root, 'etc/ssh'))) {
     if (f.startsWith('ssh_host_')) await rm(path.join(root, 'etc/ssh', f));
   }
@@ -147,18 +156,48 @@ async function kernelVersion(root: string): Promise<string> {
 }
 
 /**
+ * The definition's module trim (builder/image/kernel-modules.ts): delete, depmod, and an initramfs
+ * that holds only the listed modules (MODULES=list; MODULES=dep would inspect the build host).
+ */
+async function trimKernelModules(root: string, chroot: Chroot, kernel: string, spec: KernelModules): Promise<void> {
+  const dir = path.join(root, 'usr/lib/modules', kernel);
+  const index = {
+    ...parseModulesDep(await readFile(path.join(dir, 'modules.dep'), 'utf8')),
+    builtin: parseModulesBuiltin(await readFile(path.join(dir, 'modules.builtin'), 'utf8')),
+  };
+  const trim = planModuleTrim(index, spec, kernel);
+  if (trim.problems.length) throw new ConfigError('image definition (kernelModules)', trim.problems);
+  for (const m of trim.remove) await rm(path.join(dir, m));
+  await removeEmptyDirs(path.join(dir, 'kernel'));
+  await chroot(['depmod', kernel]);
+  const header = '# written by the image build from kernelModules.initramfs (image definition)\n';
+  await writeFile(path.join(root, 'etc/initramfs-tools/modules'), header + spec.initramfs.join('\n') + '\n');
+  await writeFile(path.join(root, 'etc/initramfs-tools/conf.d/ober-modules'), header + 'MODULES=list\n');
+}
+
+/** Bottom-up: a directory left empty by the trim goes too. */
+async function removeEmptyDirs(dir: string): Promise<boolean> {
+  let empty = true;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    if (e.isDirectory() && (await removeEmptyDirs(path.join(dir, e.name)))) await rmdir(path.join(dir, e.name));
+    else empty = false;
+  }
+  return empty;
+}
+
+/**
  * What grub-install would do, without a block device: BIOS core.img with an embedded config (the
  * assemble stage patches it into the disk), and Debian's signed shim + GRUB on the ESP tree.
  * GRUB's module directories are links into /usr/lib/grub instead of copies.
  */
-async function makeBootLoaders(root: string, out: string, def: ImageDefinition, ids: ImageIdentifiers): Promise<void> {
+async function makeBootLoaders(root: string, chroot: Chroot, out: string, def: ImageDefinition, ids: ImageIdentifiers): Promise<void> {
   const grubDir = path.join(root, 'boot/grub');
   for (const platform of ['i386-pc', 'x86_64-efi']) {
     await rm(path.join(grubDir, platform), { recursive: true, force: true });
     await symlink(path.posix.join('../..', def.boot.grubModules, platform), path.join(grubDir, platform));
   }
   await writeFile(path.join(root, 'tmp/early.cfg'), grubBiosEmbeddedConfig(ids));
-  await chrootRun(root, [def.boot.mkimage, '-O', 'i386-pc', '-o', '/tmp/core.img', '-c', '/tmp/early.cfg', '-p', '/boot/grub',
+  await chroot([def.boot.mkimage, '-O', 'i386-pc', '-o', '/tmp/core.img', '-c', '/tmp/early.cfg', '-p', '/boot/grub',
     'biosdisk', 'part_gpt', 'ext2', 'search', 'search_fs_uuid', 'configfile', 'normal']);
   await mkdir(path.join(out, 'bios'));
   await rename(path.join(root, 'tmp/core.img'), path.join(out, 'bios/core.img'));
@@ -191,6 +230,9 @@ async function splitVar(root: string, varTree: string): Promise<void> {
   await symlink('var/home', path.join(root, 'home'));
 }
 
-function chrootRun(root: string, argv: string[]): Promise<unknown> {
-  return run(['chroot', root, ...argv], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', HOME: '/root' } });
+type Chroot = (argv: string[]) => Promise<unknown>;
+
+/** SOURCE_DATE_EPOCH goes in too: mkinitramfs clamps the initramfs's file times to it. */
+function chrootRun(root: string, argv: string[], sourceDateEpoch: number): Promise<unknown> {
+  return run(['chroot', root, ...argv], { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C.UTF-8', HOME: '/root', SOURCE_DATE_EPOCH: String(sourceDateEpoch) } });
 }

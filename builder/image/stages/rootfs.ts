@@ -8,7 +8,7 @@ import type { Stage } from '../stage.js';
 import { treeDigest } from '../tree.js';
 
 /** Bump when the stage's code changes what it produces. */
-const REVISION = 1;
+const REVISION = 2;
 
 export interface RootfsOptions {
   sourceDateEpoch: number;
@@ -51,6 +51,8 @@ export function mmdebstrapArgv(def: ImageDefinition, dist: DebianDistribution, t
     '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
     `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
     `--customize-hook=sync-out /var/cache/apt/archives ${debCache}`,
+    // openssh-server's postinst generates host keys; they are per VM (and would make every rootfs differ)
+    '--customize-hook=rm -f "$1"/etc/ssh/ssh_host_*',
     dist.release,
     tree,
     // explicit sources: the build host's own apt sources are never inherited
