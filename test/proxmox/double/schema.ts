@@ -2,7 +2,7 @@
 // PVE::JSONSchema's check_prop/check_object/parse_property_string: same checks, same order, same
 // messages, so a request the real server would refuse with 400 is refused here too.
 // The schema is read from outside the repository at test time: it must never ship in the product.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { namedFormats, propertyStringFormats, splitList } from './formats.js';
@@ -47,7 +47,11 @@ export type RouteMatch =
 export type ParamErrors = Record<string, string>;
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-export const APIDATA_PATH = path.resolve(REPO_ROOT, '../shared/pve-api/apidata.json');
+/**
+ * The shared contract next to the repository when it is there (the source of truth), else the
+ * copy in test/fixtures (a clean clone elsewhere, e.g. CI); test data only, never shipped.
+ */
+export const APIDATA_PATH = [path.resolve(REPO_ROOT, '../shared/pve-api/apidata.json'), path.resolve(REPO_ROOT, 'test/fixtures/pve-api/apidata.json')].find((p) => existsSync(p)) ?? path.resolve(REPO_ROOT, 'test/fixtures/pve-api/apidata.json');
 
 /**
  * How many instances an indexed key (`net[n]`) has; the schema collapses them. Values from
