@@ -49,8 +49,6 @@ export interface Layout {
   programDir: string;
   oberBin: string;
   notifyScript: string;
-  /** keepalived writes VRRP transitions here in order; the notify script reads them. */
-  notifyFifo: string;
 }
 
 export function nodeLayout(root = ''): Layout {
@@ -89,6 +87,5 @@ export function nodeLayout(root = ''): Layout {
     programDir: r('/usr/lib/ober'),
     oberBin: r('/usr/bin/ober'),
     notifyScript: r('/usr/lib/ober/vrrp-notify'),
-    notifyFifo: r('/run/ober/vrrp-notify.fifo'),
   };
 }

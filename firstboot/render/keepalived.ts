@@ -17,7 +17,6 @@ interface KeepalivedView {
   trackWeight: number;
   trackWeightAbs: number;
   notifyScript: string;
-  notifyFifo: string;
   instances: { name: string; vipName: string; address: string; vrid: number; priority: number; owner: string; rank: number; role: string }[];
 }
 
@@ -46,7 +45,6 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
     trackWeight: ka.trackWeight,
     trackWeightAbs: Math.abs(ka.trackWeight),
     notifyScript: ctx.layout.notifyScript,
-    notifyFifo: ctx.layout.notifyFifo,
     instances: node.vips.flatMap((v) => {
       if (!v.vrrp) return [];
       const rank = v.vrrp.ranking.indexOf(node.node.name);
