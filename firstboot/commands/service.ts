@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../ops/atomic.js';
 import { frontendCounters, haproxySocket } from '../ops/haproxy-cli.js';
 import { chooseServiceControl, type ServiceControl } from '../ops/services.js';
 import { executeStop, planStop, stopSettings, type StopStepResult } from '../ops/stop.js';
-import { heldVips } from '../ops/vrrp.js';
+import { localAddresses } from '../ops/vrrp.js';
 import { realClock } from '../ops/wait.js';
 
 interface StopOptions {
@@ -41,7 +41,12 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
     // The track feed writes 1 too while the flag exists; writing it here saves its poll interval.
     lowerPriority: () => writeFileAtomic(layout.trackFile, '1\n'),
     frontends: (names) => frontendCounters(cli, names).catch(() => undefined),
-    heldVips: () => heldVips(layout, node),
+    // The addresses are the truth for where traffic goes; the VRRP state files come from notify
+    // scripts keepalived runs concurrently, and a quick MASTER → BACKUP can leave a stale MASTER.
+    heldVips: async () => {
+      const local = await localAddresses();
+      return node.vips.filter((v) => local.has(v.address)).map((v) => v.address);
+    },
     service,
     clock: realClock,
     progress: (step, message) => out.info(`→ ${step}: ${message}`),
