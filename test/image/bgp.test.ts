@@ -148,7 +148,12 @@ beforeAll(async () => {
     networkConfig,
     vendorData: vendorData(),
   });
-  await routes.waitAll(announced, BOOT_TIMEOUT_MS, 'the guest announcing its VIP');
+  // Fail at once when QEMU goes away, instead of waiting out the boot timeout.
+  const vmGone = vm.exited.then((code) => {
+    throw new Error(`QEMU exited (code ${code}) before the guest announced its VIP; see ${vm?.consoleLog}`);
+  });
+  await Promise.race([routes.waitAll(announced, BOOT_TIMEOUT_MS, 'the guest announcing its VIP'), vmGone]);
+  vmGone.catch(() => undefined);
   bootToAnnouncedSeconds = (Date.now() - vm.startedAt) / 1000;
   for (let i = 0; i < 60 && (await ssh('true', true)).exitCode !== 0; i++) await sleep(5000);
   await ssh('systemctl is-system-running --wait', true);
