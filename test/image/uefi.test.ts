@@ -12,7 +12,7 @@ import { run } from '../../firstboot/lib/exec.js';
 import type { BuildReport } from '../../builder/image/build.js';
 import { mergeBench } from './bench.js';
 import { healthOk, keepalivedSeed, SEED_USER, startBackend } from './seed.js';
-import { readBanner, ssh, startVm, waitFor, type Vm } from './vm.js';
+import { readBanner, ssh, startVm, waitFor, watchdogNmis, type Vm } from './vm.js';
 
 const DEFINITION = 'image/debian-12.yaml';
 const BENCH = 'test/bench/results/image.json';
@@ -65,6 +65,7 @@ afterAll(async () => {
         machine: 'q35',
         bootToSshSeconds: Number(bootToSshSeconds.toFixed(1)),
         ...(bootToHealthySeconds ? { bootToHealthySeconds: Number(bootToHealthySeconds.toFixed(1)) } : {}),
+        watchdogNmis: await watchdogNmis(vm!.consoleLog),
       },
     });
   }

@@ -1,7 +1,7 @@
 // The overlay files checked by their real consumers: sshd -t/-T and nft -c.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -81,5 +81,40 @@ describe('nftables base ruleset', () => {
       expect(input).toContain(rule);
     }
     expect(() => check(base.replace('tcp dport 22 accept', 'tcp dport 22 acept'))).toThrow();
+  });
+});
+
+describe('static-links (static links online without waiting for IPv6 router advertisements)', () => {
+  const script = path.join(overlay, 'usr/lib/ober/static-links');
+  // what cloud-init 22.4's networkd renderer writes for Proxmox ipconfig0 variants
+  const networks: Record<string, string> = {
+    'ipv4 static (ip=)': '[Address]\nAddress=10.0.0.11/24\n\n[Match]\nMACAddress=52:54:00:12:34:56\nName=eth0\n\n[Network]\nDHCP=no\nDNS=10.0.0.2\n\n[Route]\nGateway=10.0.0.1\n',
+    'dual static (ip=, ip6=)': '[Address]\nAddress=10.0.0.11/24\n\n[Address]\nAddress=2001:db8::11/64\n\n[Match]\nName=eth1\n\n[Network]\nDHCP=no\n',
+    'ipv4 dhcp (ip=dhcp)': '[Match]\nName=eth2\n\n[Network]\nDHCP=ipv4\n',
+    'dhcpv6 (ip6=dhcp)': '[Match]\nName=eth3\n\n[Network]\nDHCP=ipv6\n',
+    'already set': '[Match]\nName=eth4\n\n[Network]\nDHCP=no\nConfigureWithoutCarrier=no\n',
+  };
+
+  it('marks static links only, and leaves DHCP links (ready with their lease) alone', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'ober-links-'));
+    const etc = path.join(tmp, 'etc');
+    const run = path.join(tmp, 'run');
+    mkdirSync(etc);
+    const names = Object.keys(networks);
+    names.forEach((n, i) => writeFileSync(path.join(etc, `10-cloud-init-eth${i}.network`), networks[n]!));
+    execFileSync(script, [etc, run]);
+    const dropIn = (i: number): string | undefined => {
+      try {
+        return readFileSync(path.join(run, `10-cloud-init-eth${i}.network.d/50-ober-static.conf`), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    expect(names.map((n, i) => [n, dropIn(i) !== undefined])).toEqual([
+      ['ipv4 static (ip=)', true], ['dual static (ip=, ip6=)', true], ['ipv4 dhcp (ip=dhcp)', false], ['dhcpv6 (ip6=dhcp)', false], ['already set', false],
+    ]);
+    expect(dropIn(0)).toMatch(/^\[Network\]\nConfigureWithoutCarrier=yes$/m);
+    execFileSync(script, [path.join(tmp, 'none'), run]); // no cloud-init files (no seed): nothing to do
+    rmSync(tmp, { recursive: true, force: true });
   });
 });
