@@ -19,6 +19,23 @@ export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd'
 /** Units that are not services, by file name. */
 export const OTHER_UNITS = ['ober-certs.path'] as const;
 
+/**
+ * Ordering of the units that serve or steer traffic. They start once first boot, the firewall and
+ * the network are ready, not after sysinit.target: Debian orders cloud-init's network stage (users,
+ * SSH keys and host keys; ~7 s under TCG) before sysinit.target, and HAProxy, keepalived, ExaBGP and
+ * BIRD need nothing from it. network-online.target is pulled in but not waited for, because
+ * cloud-init.service is ordered before it; the wait-online services of networkd and
+ * NetworkManager are waited for instead (ordering on a unit that is not installed is a no-op).
+ */
+export const SERVING_UNIT_ORDERING = [
+  'DefaultDependencies=no',
+  'After=local-fs.target systemd-tmpfiles-setup.service systemd-sysctl.service nftables.service',
+  'After=network.target systemd-networkd-wait-online.service NetworkManager-wait-online.service',
+  'Wants=network-online.target',
+  'Conflicts=shutdown.target',
+  'Before=shutdown.target',
+].join('\n');
+
 export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   const target = opts.target ?? DEBIAN_12;
   const l = opts.layout ?? nodeLayout();
@@ -38,6 +55,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     keepalivedConf: l.keepalivedConf,
     trackFile: l.trackFile,
     runDir: l.runDir,
+    servingOrdering: SERVING_UNIT_ORDERING,
     ...target.bin,
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {

@@ -74,6 +74,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
       await writeFile(path.join(root, 'boot/grub/grub.cfg'), grubConfig(def, c.ids, kernel));
       await chroot(['update-initramfs', '-u', '-k', kernel]);
       await makeBootLoaders(root, chroot, out, def, c.ids);
+      await markUpdated(root, c.sourceDateEpoch);
       await splitVar(root, path.join(out, 'var'));
       for (const tree of ['root', 'var', 'esp']) {
         await clampMtimes(path.join(out, tree), c.sourceDateEpoch);
@@ -147,6 +148,17 @@ async function harden(root: string, chroot: Chroot): Promise<void> {
   // empty (not missing): systemd treats the first boot as such and commits a fresh id (machine-id(5))
   await writeFile(path.join(root, 'etc/machine-id'), '');
   await rm(path.join(root, 'var/lib/dbus/machine-id'), { force: true });
+}
+
+/**
+ * /etc and /var are consistent with /usr as built (dpkg made the users, ld.so.cache, the journal
+ * catalog). Without these stamps `ConditionNeedsUpdate=` holds on the first boot and systemd-sysusers,
+ * ldconfig and the catalog update run anyway: ~9 s of the first boot's critical chain under TCG.
+ * After the mtime clamp, stamp and /usr both carry SOURCE_DATE_EPOCH, which counts as up to date.
+ */
+async function markUpdated(root: string, sourceDateEpoch: number): Promise<void> {
+  const stamp = `# Written by the Herr Ober image build, as systemd-update-done(8) would: /etc and /var match /usr.\nTIMESTAMP_NSEC=${sourceDateEpoch}000000000\n`;
+  for (const dir of ['etc', 'var']) await writeFile(path.join(root, dir, '.updated'), stamp);
 }
 
 async function kernelVersion(root: string): Promise<string> {
