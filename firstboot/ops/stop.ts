@@ -10,6 +10,8 @@ import { waitUntil, type Clock } from './wait.js';
 export interface StopSettings {
   mode: NodeConfig['mode'];
   vips: { name: string; address: string }[];
+  /** Other nodes of the cluster: none means nobody can take the VIPs over (a one-node cluster). */
+  peers: number;
   /** HAProxy frontends of the VIPs (the stats frontend is not client traffic). */
   frontends: string[];
   /** BGP: how long the health processes need to see the flag and withdraw. */
@@ -32,6 +34,7 @@ export function stopSettings(node: NodeConfig, opts: { drainTimeoutSec?: number 
   return {
     mode: node.mode,
     vips: node.vips.map((v) => ({ name: v.name, address: v.address })),
+    peers: node.peers.length,
     frontends: node.vips.map((v) => frontendId(v.name)),
     // The feed goes down after `fall` failed polls of `interval`, the last one bounded by `timeout`.
     withdrawWaitMs: h.intervalMs * h.fall + h.timeoutMs + WITHDRAW_MARGIN_MS,
@@ -57,6 +60,8 @@ export function planStop(s: StopSettings): StopStep[] {
       name: 'traffic-moved',
       description: `wait until no new connection arrived on ${s.frontends.join(', ')} for ${s.quietMs} ms (at most ${s.moveTimeoutMs / 1000} s)`,
     });
+  } else if (s.peers === 0) {
+    steps.push({ name: 'handover', description: `no other node can take ${vips}: they go with HAProxy's stop` });
   } else {
     steps.push({
       name: 'handover',
@@ -135,6 +140,8 @@ export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopS
     });
   } else {
     await step('handover', async () => {
+      // Waiting for a hand-over nobody can take would only add the move timeout to the stop.
+      if (s.peers === 0) return { ok: true, detail: 'no other node in the cluster: the VIPs go with HAProxy' };
       await p.lowerPriority();
       let held: string[] = [];
       const r = await waitUntil(async () => (held = await p.heldVips()).length === 0, { timeoutMs: s.moveTimeoutMs, intervalMs: 100, clock: p.clock });

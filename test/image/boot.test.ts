@@ -188,6 +188,24 @@ describe('first boot: the seed became a serving node', () => {
     expect(await sh('readlink /var/lib/ober/current')).toMatch(/^releases\/[0-9a-f]{16}$/);
     expect(await sh('sudo nft list set inet ober vips')).toMatch(/10\.0\.2\.100/);
   });
+
+  it('ober stop through systemd: no peer to hand over to, so it drains and stops HAProxy, keepalived follows and the VIP goes; ober start undoes it', async () => {
+    const stop = await ssh(sshPort, key, user, 'sudo ober --json stop', true);
+    expect(stop.exitCode, stop.stderr).toBe(0);
+    const steps = (JSON.parse(stop.stdout) as { steps: { name: string; ok: boolean; detail: string; elapsedMs: number }[] }).steps;
+    expect(steps.filter((x) => !x.ok)).toEqual([]);
+    expect(steps.find((x) => x.name === 'handover')?.detail).toMatch(/no other node/);
+    const units = 'ober-http.service ober-ha.service';
+    expect((await ssh(sshPort, key, user, `systemctl is-active ${units}`, true)).stdout.trim().split('\n')).toEqual(['inactive', 'inactive']);
+    expect(await sh('ip -o -4 addr show to 10.0.2.100/32')).toBe(''); // released, also from the interface
+    expect(await healthOk(healthPort)).toBeUndefined();
+
+    const start = await ssh(sshPort, key, user, 'sudo ober start', true);
+    expect(start.exitCode, start.stderr).toBe(0);
+    await waitFor('HAProxy /health 200 after ober start', () => healthOk(healthPort), 120_000, () => true);
+    await waitFor('the VIP back on the interface', async () => ((await sh('ip -o -4 addr show to 10.0.2.100/32')) !== '' ? true : undefined), 60_000, () => true);
+    expect((await ssh(sshPort, key, user, `systemctl is-active ${units}`, true)).stdout.trim().split('\n')).toEqual(['active', 'active']);
+  });
 });
 
 // Last, because it ends the VM: QEMU runs with -no-reboot, so the reset the watchdog triggers ends

@@ -111,6 +111,16 @@ describe('stop execution (fake probes)', () => {
     expect(log.at(-1)).toBe('stop http');
   });
 
+  it('keepalived in a one-node cluster: no hand-over to wait for, the VIPs go with HAProxy', async () => {
+    const s = { ...stopSettings(await nodeOf(1)), peers: 0 };
+    expect(planStop(s).find((x) => x.name === 'handover')?.description).toMatch(/no other node can take/);
+    const clock = fakeClock();
+    const log: string[] = [];
+    const r = await executeStop(s, probes(clock, log, () => undefined, () => ['10.20.0.100']));
+    expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true, elapsedMs: 0 });
+    expect(log).toEqual(['maintenance', 'stop http']); // priority untouched: nobody to lower it for
+  });
+
   it('says that HAProxy was not running instead of reporting it stopped', async () => {
     const s = stopSettings(await nodeOf(0));
     const clock = fakeClock();
