@@ -1,43 +1,28 @@
 // BGP mode drills on the lab (one trial each): the router drops a failed node from the VIPs'
 // ECMP routes, the client's traffic keeps flowing, the node comes back after the repair, and
 // nothing of the lab is left behind.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
-import { Lab, labLeftovers } from '../../builder/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import { SCENARIOS } from '../../builder/lab/drills.js';
 import type { LabNode } from '../../builder/lab/topology.js';
 import type { NodeStatus } from '../../firstboot/commands/status.js';
-import { EXAMPLES, loadExample } from '../helpers/fixtures.js';
+import { useLab } from '../helpers/lab.js';
 
-let lab: Lab;
-let drill: Drill;
-const results: TrialResult[] = [];
-
-beforeAll(async () => {
-  lab = new Lab();
-  drill = await Drill.start(lab, await loadExample(EXAMPLES[0] ?? ''));
-});
-
-afterAll(async () => {
-  drill?.stop();
-  await lab?.teardown();
-  for (const r of results) console.log(formatTrial(r));
-  expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
-});
+const suite = useLab('bgp');
 
 /** The operator's `ober status --json`, inside the node. */
-const nodeStatus = (n: LabNode) => lab.exec(n.ns, [n.layout.oberBin, '--json', 'status'], { allowFailure: true });
+const nodeStatus = (n: LabNode) => suite.lab.exec(n.ns, [n.layout.oberBin, '--json', 'status'], { allowFailure: true });
 
 describe('BGP mode nodes after first boot', () => {
   it('ober status --json in every node: first boot from the seed ISO, HAProxy and backends up, BGP and BFD up, every VIP announced', async () => {
-    for (const n of drill.t.nodes) {
+    for (const n of suite.drill.t.nodes) {
       const r = await nodeStatus(n);
       expect(r.exitCode, `${n.name}: ${r.stdout}`).toBe(0);
       const s = JSON.parse(r.stdout) as NodeStatus;
       expect(s).toMatchObject({ healthy: true, node: n.name, mode: 'bgp', maintenance: false, haproxy: { up: true, health: 200 }, firstboot: { ok: true, source: 'nocloud' } });
       expect(s.firstboot?.location).toMatch(/seed\.iso$/);
-      expect(s.vips.map((v) => [v.address, v.announced, v.heldHere])).toEqual(drill.t.plan.vips.map((v) => [v.address, true, true]));
-      expect(s.bgp).toEqual([{ neighbor: drill.t.plan.router, established: true }]);
-      expect(s.bfd?.map((b) => [b.neighbor, b.state])).toEqual([[drill.t.plan.router, 'Up']]);
+      expect(s.vips.map((v) => [v.address, v.announced, v.heldHere])).toEqual(suite.drill.t.plan.vips.map((v) => [v.address, true, true]));
+      expect(s.bgp).toEqual([{ neighbor: suite.drill.t.plan.router, established: true }]);
+      expect(s.bfd?.map((b) => [b.neighbor, b.state])).toEqual([[suite.drill.t.plan.router, 'Up']]);
       expect(s.backends.length).toBeGreaterThan(0);
       expect(s.backends.every((b) => b.status === 'UP')).toBe(true);
     }
@@ -46,8 +31,8 @@ describe('BGP mode nodes after first boot', () => {
 
 describe('BGP mode drills', () => {
   it.each(SCENARIOS.filter((s) => s.mode === 'bgp' && !s.planned).map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
-    const r = await drill.trial(s, i);
-    results.push(r);
+    const r = await suite.drill.trial(s, i);
+    suite.results.push(r);
     expect(r.problems).toEqual([]);
     // Detection bounds with headroom for a loaded 2-core machine (targets are reported, not asserted).
     expect(r.detectMs).toBeLessThan(s.id === 'bgp-exabgp-stop' ? 6000 : 2500);

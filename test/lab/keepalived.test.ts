@@ -1,35 +1,20 @@
 // Keepalived mode drills on the lab (one trial each): a failed node's VIPs move to a healthy
 // node, no VIP is ever left on two nodes, traffic flows again, preempt brings the VIPs home, and
 // nothing of the lab is left behind.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
-import { Lab, labLeftovers } from '../../builder/lab/netns.js';
+import { describe, expect, it } from 'vitest';
+import { SCENARIOS } from '../../builder/lab/drills.js';
 import type { LabNode } from '../../builder/lab/topology.js';
 import type { NodeStatus } from '../../firstboot/commands/status.js';
-import { EXAMPLES, loadExample } from '../helpers/fixtures.js';
+import { useLab } from '../helpers/lab.js';
 
-let lab: Lab;
-let drill: Drill;
-const results: TrialResult[] = [];
-
-beforeAll(async () => {
-  lab = new Lab();
-  drill = await Drill.start(lab, await loadExample(EXAMPLES[1] ?? ''));
-});
-
-afterAll(async () => {
-  drill?.stop();
-  await lab?.teardown();
-  for (const r of results) console.log(formatTrial(r));
-  expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
-});
+const suite = useLab('keepalived');
 
 /** The operator's `ober status --json`, inside the node. */
-const nodeStatus = (n: LabNode) => lab.exec(n.ns, [n.layout.oberBin, '--json', 'status'], { allowFailure: true });
+const nodeStatus = (n: LabNode) => suite.lab.exec(n.ns, [n.layout.oberBin, '--json', 'status'], { allowFailure: true });
 
 describe('keepalived mode nodes after first boot', () => {
   it('ober status --json in every node: first boot from the seed ISO, HAProxy and backends up, MASTER of exactly the VIPs it owns', async () => {
-    for (const n of drill.t.nodes) {
+    for (const n of suite.drill.t.nodes) {
       const r = await nodeStatus(n);
       expect(r.exitCode, `${n.name}: ${r.stdout}`).toBe(0);
       const s = JSON.parse(r.stdout) as NodeStatus;
@@ -45,8 +30,8 @@ describe('keepalived mode nodes after first boot', () => {
 
 describe('keepalived mode drills', () => {
   it.each(SCENARIOS.filter((s) => s.mode === 'keepalived' && !s.planned).map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
-    const r = await drill.trial(s, i);
-    results.push(r);
+    const r = await suite.drill.trial(s, i);
+    suite.results.push(r);
     expect(r.problems).toEqual([]);
     // Detection bounds with headroom for a loaded 2-core machine (targets are reported, not asserted).
     expect(r.detectMs).toBeLessThan(3000);
