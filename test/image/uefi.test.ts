@@ -4,67 +4,36 @@
 // under lockdown, and q35's devices: the cloud-init drive on SATA (AHCI), no IDE. Same seed as
 // boot.test.ts; the assertions are what differs from that boot, plus a serving node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { run } from '../../firstboot/lib/exec.js';
-import type { BuildReport } from '../../builder/image/build.js';
 import { mergeBench } from './bench.js';
-import { healthOk, keepalivedSeed, SEED_USER, startBackend } from './seed.js';
-import { readBanner, ssh, startVm, waitFor, type Vm } from './vm.js';
+import { bootSeededNode, type BootedNode } from './booted-node.js';
+import { healthOk, SEED_USER } from './seed.js';
+import { ssh } from './vm.js';
 
-const DEFINITION = 'image/debian-12.yaml';
 const BENCH = 'test/bench/results/image.json';
-const BOOT_TIMEOUT_MS = 15 * 60_000;
 // EFI_GLOBAL_VARIABLE: SecureBoot is 4 attribute bytes, then 1 (enforcing) or 0
 const SECURE_BOOT_VAR = '/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c';
 
-let vm: Vm | undefined;
+let node: BootedNode | undefined;
 let key: string;
 let sshPort: number;
 let healthPort: number;
-let backend: Awaited<ReturnType<typeof startBackend>> | undefined;
-let bootToSshSeconds: number | undefined;
 let bootToHealthySeconds: number | undefined;
 
 beforeAll(async () => {
-  const r = await run(['node', 'dist/ober.mjs', '--json', 'build-image', DEFINITION], { timeoutMs: 40 * 60_000 });
-  const qcow2 = (JSON.parse(r.stdout) as BuildReport).artifacts!.find((a) => a.endsWith('.qcow2'))!;
-  backend = await startBackend();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'ober-image-uefi-'));
-  key = path.join(dir, 'id_ed25519');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-  vm = await startVm({
-    image: qcow2, dir, forward: [22, 8404], uefi: { secureBoot: true },
-    ...keepalivedSeed((await readFile(`${key}.pub`, 'utf8')).trim(), backend.port),
-  });
-  sshPort = vm.ports.get(22)!;
-  healthPort = vm.ports.get(8404)!;
-  let alive = true;
-  void vm.exited.then(() => (alive = false));
-  const started = vm.startedAt;
-  const healthy = waitFor('HAProxy /health 200', () => healthOk(healthPort), BOOT_TIMEOUT_MS, () => alive).then(() => {
-    bootToHealthySeconds = (Date.now() - started) / 1000;
-  }, () => undefined);
-  await waitFor('the SSH banner', () => readBanner(sshPort), BOOT_TIMEOUT_MS, () => alive);
-  bootToSshSeconds = (Date.now() - started) / 1000;
-  await healthy;
-  await waitFor('a key login', async () => ((await ssh(sshPort, key, SEED_USER, 'true', true)).exitCode === 0 ? true : undefined), 300_000, () => alive);
-  await ssh(sshPort, key, SEED_USER, 'systemctl is-system-running --wait', true);
+  node = await bootSeededNode({ scratchPrefix: 'ober-image-uefi-', uefi: { secureBoot: true } });
+  ({ key, sshPort, healthPort, bootToHealthySeconds } = node);
 }, 60 * 60_000);
 
 afterAll(async () => {
-  await vm?.kill();
-  await backend?.close();
-  if (bootToSshSeconds) {
+  await node?.dispose();
+  if (node) {
     await mergeBench(BENCH, {
       bootUefi: {
         at: new Date().toISOString(),
         accel: 'tcg',
         firmware: 'ovmf-secureboot',
         machine: 'q35',
-        bootToSshSeconds: Number(bootToSshSeconds.toFixed(1)),
+        bootToSshSeconds: Number(node.bootToSshSeconds.toFixed(1)),
         ...(bootToHealthySeconds ? { bootToHealthySeconds: Number(bootToHealthySeconds.toFixed(1)) } : {}),
       },
     });
