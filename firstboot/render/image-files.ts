@@ -12,10 +12,13 @@ export interface ImageFilesOptions {
   layout?: Layout;
 }
 
-/** systemd RuntimeWatchdogSec / ShutdownWatchdogSec (the seed's values). */
-export const WATCHDOG = { runtime: '10s', shutdown: '2min' } as const;
+/**
+ * systemd's watchdog bounds. `runtime` and `shutdown` are the seed's values; `runtime` applies once
+ * the node has booted (ober-watchdog.service), `boot` before that (system.conf.d), see that unit.
+ */
+export const WATCHDOG = { boot: '60s', runtime: '10s', shutdown: '2min' } as const;
 
-export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs'] as const;
+export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog'] as const;
 /** Units that are not services, by file name. */
 export const OTHER_UNITS = ['ober-certs.path'] as const;
 
@@ -56,6 +59,9 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     trackFile: l.trackFile,
     runDir: l.runDir,
     servingOrdering: SERVING_UNIT_ORDERING,
+    watchdogBoot: WATCHDOG.boot,
+    watchdogRuntime: WATCHDOG.runtime,
+    watchdogRuntimeUsec: String(Number.parseInt(WATCHDOG.runtime, 10) * 1_000_000),
     ...target.bin,
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {
@@ -66,6 +72,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     'ober-ha': TEMPLATES.unitHa,
     'ober-track': TEMPLATES.unitTrack,
     'ober-certs': TEMPLATES.unitCerts,
+    'ober-watchdog': TEMPLATES.unitWatchdog,
   };
   const files: RenderedFile[] = UNIT_NAMES.map((u) => ({
     path: `${l.unitDir}/${u}.service`,
@@ -77,7 +84,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   files.push({
     path: `${l.systemConfDir}/50-herr-ober-watchdog.conf`,
     mode: 0o644,
-    content: compile<{ header: string; runtime: string; shutdown: string }>(TEMPLATES.watchdogConf)({ header, ...WATCHDOG }),
+    content: compile<{ header: string; boot: string; runtime: string; shutdown: string }>(TEMPLATES.watchdogConf)({ header, ...WATCHDOG }),
   });
   files.push({
     path: l.notifyScript,

@@ -22,6 +22,7 @@ import unitHa from '../../templates/units/ober-ha.service.hbs?raw';
 import unitTrack from '../../templates/units/ober-track.service.hbs?raw';
 import unitCertsPath from '../../templates/units/ober-certs.path.hbs?raw';
 import unitCerts from '../../templates/units/ober-certs.service.hbs?raw';
+import unitWatchdog from '../../templates/units/ober-watchdog.service.hbs?raw';
 
 export const TEMPLATES = {
   haproxyCfg,
@@ -47,4 +48,5 @@ export const TEMPLATES = {
   unitTrack,
   unitCertsPath,
   unitCerts,
+  unitWatchdog,
 } as const;

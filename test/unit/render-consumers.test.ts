@@ -88,8 +88,8 @@ describe('rendered files are accepted by their real consumers', () => {
   it('systemd-analyze verify accepts the units and the mode drop-in', async () => {
     for (const c of each('any')()) {
       const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path);
-      // 7 services (firstboot, http, bgp, bfd, ha, track, certs) and ober-certs.path.
-      expect(units.length).toBe(8);
+      // 8 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog) and the certificate path unit
+      expect(units.length).toBe(9);
       const r = await run(['systemd-analyze', 'verify', '--man=no', ...units], {
         allowFailure: true,
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
@@ -126,7 +126,11 @@ describe('rendered files are accepted by their real consumers', () => {
     const r = await run(['sh', '-n', c.m.layout.notifyScript], { allowFailure: true });
     expect(r.exitCode, r.stderr).toBe(0);
     const wd = c.m.imageFiles.find((f) => f.path.endsWith('50-herr-ober-watchdog.conf'));
-    expect(wd?.content).toMatch(/^RuntimeWatchdogSec=10s$/m);
+    // The seed's 10 s applies once the node booted; the boot runs under the looser bound.
+    expect(wd?.content).toMatch(/^RuntimeWatchdogSec=60s$/m);
     expect(wd?.content).toMatch(/^ShutdownWatchdogSec=2min$/m);
+    const tighten = c.m.imageFiles.find((f) => f.path.endsWith('/ober-watchdog.service'));
+    expect(tighten?.content).toMatch(/^ExecStart=\/usr\/bin\/busctl set-property org\.freedesktop\.systemd1 \/org\/freedesktop\/systemd1 org\.freedesktop\.systemd1\.Manager RuntimeWatchdogUSec t 10000000$/m);
+    expect(tighten?.content).toMatch(/^After=multi-user\.target/m);
   });
 });
