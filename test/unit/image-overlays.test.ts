@@ -1,7 +1,7 @@
-// The overlay files checked by their real consumers: sshd -t/-T and nft -c.
+// The overlay files checked by their real consumers: sshd -t/-T, nft -c, systemd-analyze verify.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -116,5 +116,31 @@ describe('static-links (static links online without waiting for IPv6 router adve
     expect(dropIn(0)).toMatch(/^\[Network\]\nConfigureWithoutCarrier=yes$/m);
     execFileSync(script, [path.join(tmp, 'none'), run]); // no cloud-init files (no seed): nothing to do
     rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('overlay systemd units', () => {
+  // Their programs live in the overlay's /usr/lib/ober: point the copies there so verify finds them.
+  const unitDir = path.join(overlay, 'etc/systemd/system');
+  const verify = (text: (unit: string) => string) => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'ober-units-'));
+    try {
+      const units = readdirSync(unitDir).filter((f) => f.endsWith('.service'));
+      for (const u of units) writeFileSync(path.join(tmp, u), text(readFileSync(path.join(unitDir, u), 'utf8')).replaceAll('/usr/lib/ober/', `${path.resolve(overlay, 'usr/lib/ober')}/`));
+      return { units, r: spawnSync('systemd-analyze', ['verify', '--man=no', ...units.map((u) => path.join(tmp, u))], { encoding: 'utf8' }) };
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  };
+
+  it('systemd-analyze verify accepts every one, without a warning', () => {
+    const { units, r } = verify((t) => t);
+    expect(units).toContain('ober-static-links.service');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+
+  it('the check sees a broken unit', () => {
+    expect(verify((t) => t.replace('[Unit]\n', '[Unit]\nAfterr=x\n')).r.stderr).toMatch(/Unknown key 'Afterr'/);
   });
 });
