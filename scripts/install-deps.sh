@@ -11,6 +11,7 @@ APT_PACKAGES=(
   haproxy keepalived exabgp bird2 frr nftables openssh-server openssh-client procps iproute2 curl openssl
   systemd genisoimage mmdebstrap qemu-utils qemu-system-x86 ovmf seabios mtools dosfstools fdisk e2fsprogs
   uuid-runtime xz-utils zstd
+  packer             # `packer validate` of the exported Packer template (1.6.6: proxmox-clone builder)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -3,6 +3,9 @@ import path from 'node:path';
 import type { Register } from '../../firstboot/lib/program.js';
 import { shellQuote } from '../../firstboot/lib/errors.js';
 import { buildImage, type BuildReport } from '../image/build.js';
+import { DEFAULT_IMAGE_DEFINITION } from '../image/definition.js';
+import { exportProject } from '../export/export.js';
+import { mkosiBuildArgv, requireMkosi, runMkosiBuild } from '../export/mkosi-tool.js';
 
 const STAGES = ['rootfs', 'customize', 'assemble', 'convert', 'manifest'];
 
@@ -10,14 +13,35 @@ export const registerBuildImage: Register = (program, ctx) => {
   program
     .command('build-image')
     .description('build the appliance image: rootfs → customize → assemble → convert → manifest (cached per stage)')
-    .argument('[definition]', 'image definition', 'image/debian-12.yaml')
+    .argument('[definition]', 'image definition', DEFAULT_IMAGE_DEFINITION)
+    .option('--builder <builder>', 'native (this pipeline) or mkosi (exports the project to <cache-dir>/mkosi and runs mkosi >= 25)', 'native')
     .option('--plan', 'print the stages, their cache state and commands; run nothing')
     .option('--dry-run', 'same as --plan')
     .option('--rebuild <stages>', `comma-separated stages to run even when cached (${STAGES.join(',')})`)
     .option('--cache-dir <dir>', 'stage cache', '.cache/image')
     .option('--out-dir <dir>', 'where the artifacts are published', 'out')
-    .action(async (definition: string, opts: { plan?: boolean; dryRun?: boolean; rebuild?: string; cacheDir: string; outDir: string }, cmd) => {
+    .action(async (definition: string, opts: { builder: string; plan?: boolean; dryRun?: boolean; rebuild?: string; cacheDir: string; outDir: string }, cmd) => {
       const out = ctx.output(cmd);
+      if (opts.builder !== 'native' && opts.builder !== 'mkosi') {
+        throw new Error(`--builder: '${opts.builder}' is not native or mkosi (a Packer template is made with ober image export --builder packer)`);
+      }
+      if (opts.builder === 'mkosi') {
+        const repo = process.cwd();
+        const projectDir = path.resolve(repo, opts.cacheDir, 'mkosi');
+        const outDir = path.resolve(repo, opts.outDir);
+        const dryRun = opts.plan || opts.dryRun;
+        // checked before anything is written: without a recent mkosi nothing can follow
+        const mkosi = dryRun ? (process.env.OBER_MKOSI ?? 'mkosi') : await requireMkosi();
+        const exported = await exportProject('mkosi', repo, path.resolve(repo, definition), projectDir, dryRun);
+        const argv = mkosiBuildArgv(mkosi, projectDir, outDir);
+        if (!dryRun) {
+          out.info(`mkosi project written to ${projectDir}; running ${argv.map(shellQuote).join(' ')}`);
+          await runMkosiBuild(mkosi, projectDir, outDir);
+        }
+        if (out.json) return out.emitJson({ ok: true, builder: 'mkosi', dryRun: !!dryRun, image: exported.image, project: projectDir, command: argv });
+        if (dryRun) return out.result(`${exported.image.id} ${exported.image.version}: would export the mkosi project to ${projectDir} and run\n  $ ${argv.map(shellQuote).join(' ')}`);
+        return out.ok(`${exported.image.id} ${exported.image.version} built by mkosi into ${outDir}`);
+      }
       const force = opts.rebuild ? opts.rebuild.split(',').map((s) => s.trim()) : [];
       const unknown = force.filter((s) => !STAGES.includes(s));
       if (unknown.length) throw new Error(`--rebuild: unknown stage(s) ${unknown.join(', ')}; stages are ${STAGES.join(', ')}`);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { RenderedFile } from '../../../firstboot/render/files.js';
 import { run } from '../../../firstboot/lib/exec.js';
 import { ConfigError, InternalError } from '../../../firstboot/lib/errors.js';
+import { NODE_PROGRAM_PATH, NODE_WRAPPER, unitsToEnable } from '../appliance-files.js';
 import { fstab, grubBiosEmbeddedConfig, grubConfig, grubEfiConfig, osReleaseFields } from '../boot-config.js';
 import type { Json } from '../canonical.js';
 import type { ImageDefinition, KernelModules } from '../definition.js';
@@ -113,14 +114,15 @@ async function writeRenderedFiles(root: string, files: readonly RenderedFile[]):
 }
 
 async function installNodeProgram(root: string, bundle: { path: string; sha256: string }): Promise<void> {
-  await mkdir(path.join(root, 'usr/lib/ober'), { recursive: true });
-  await copyFile(bundle.path, path.join(root, 'usr/lib/ober/ober-node.mjs'));
+  const installed = path.join(root, NODE_PROGRAM_PATH);
+  await mkdir(path.dirname(installed), { recursive: true });
+  await copyFile(bundle.path, installed);
   // the cache key holds the hash read when the build started: a bundle rebuilt since then
   // (another `npm run build`) would be cached under the wrong key
-  if ((await hashFile(path.join(root, 'usr/lib/ober/ober-node.mjs'))) !== bundle.sha256)
+  if ((await hashFile(installed)) !== bundle.sha256)
     throw new InternalError(`${bundle.path} changed while the image was being built; run the build again`);
-  await chmod(path.join(root, 'usr/lib/ober/ober-node.mjs'), 0o644);
-  await writeFile(path.join(root, 'usr/bin/ober'), '#!/bin/sh\nexec /usr/bin/node /usr/lib/ober/ober-node.mjs "$@"\n', { mode: 0o755 });
+  await chmod(installed, 0o644);
+  await writeFile(path.join(root, NODE_WRAPPER.path), NODE_WRAPPER.content, { mode: NODE_WRAPPER.mode });
 }
 
 async function stampIdentity(root: string, def: ImageDefinition, ids: ImageIdentifiers): Promise<void> {
@@ -132,10 +134,7 @@ async function stampIdentity(root: string, def: ImageDefinition, ids: ImageIdent
 }
 
 async function enableServices(chroot: Chroot, def: ImageDefinition, files: readonly RenderedFile[]): Promise<void> {
-  const rendered = files
-    .filter((f) => /^\/(etc|usr\/lib|lib)\/systemd\/system\/[^/]+\.(service|timer|socket|path)$/.test(f.path) && /^\[Install\]/m.test(f.content))
-    .map((f) => path.basename(f.path));
-  await chroot(['systemctl', 'enable', ...def.services.enable, ...rendered]);
+  await chroot(['systemctl', 'enable', ...unitsToEnable(def, files)]);
   if (def.services.disable.length) await chroot(['systemctl', 'disable', ...def.services.disable]);
 }
 
