@@ -1,7 +1,7 @@
 // A real OpenSSH sshd on 127.0.0.1 for the tests: its own config, host key and authorized key in a
 // temporary directory, SFTP by internal-sftp, no chroot. Stopped by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,8 @@ export interface TestSshd {
   port: number;
   user: string;
   dir: string;
+  /** With `chroot`: the directory SFTP sees as `/` (a stand-in for a Proxmox host's file system). */
+  root?: string;
   /** Private key the server accepts. */
   keyFile: string;
   /** known_hosts naming the server's host key as [127.0.0.1]:port. */
@@ -43,8 +45,18 @@ async function waitForBanner(port: number, timeoutMs: number): Promise<void> {
   }
 }
 
-export async function startSshd(): Promise<TestSshd> {
+/**
+ * `chroot`: SFTP only, chrooted into a fresh root-owned directory under /run (sshd refuses a chroot
+ * below a world-writable directory such as /tmp), so several sshds can each stand for one Proxmox
+ * host with its own /var/lib/vz/snippets. Needs root.
+ */
+export async function startSshd(opts: { chroot?: boolean } = {}): Promise<TestSshd> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ober-sshd-'));
+  const root = opts.chroot ? await mkdtemp('/run/ober-sshd-root-') : undefined;
+  if (root) {
+    await chmod(root, 0o755);
+    await mkdir(path.join(root, 'var/lib/vz/snippets'), { recursive: true, mode: 0o755 });
+  }
   const user = os.userInfo().username;
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_ed25519')]);
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ober-test', '-f', path.join(dir, 'client')]);
@@ -66,6 +78,7 @@ export async function startSshd(): Promise<TestSshd> {
       'PermitRootLogin prohibit-password',
       'UsePAM no',
       'Subsystem sftp internal-sftp',
+      ...(root ? [`ChrootDirectory ${root}`, 'ForceCommand internal-sftp'] : []),
       'LogLevel ERROR',
       '',
     ].join('\n'),
@@ -88,6 +101,7 @@ export async function startSshd(): Promise<TestSshd> {
     port,
     user,
     dir,
+    root,
     keyFile: path.join(dir, 'client'),
     knownHosts,
     async stop() {
@@ -97,6 +111,7 @@ export async function startSshd(): Promise<TestSshd> {
         await exited;
       }
       await rm(dir, { recursive: true, force: true });
+      if (root) await rm(root, { recursive: true, force: true });
     },
   };
 }

@@ -18,6 +18,8 @@ export class Faults {
   private readonly requestFaults: (Counted & { kind: RequestFaultKind; match: RequestMatch })[] = [];
   private readonly taskFaults: (Counted & { type?: string; plan: Partial<TaskPlan> })[] = [];
   private readonly vmLocks = new Map<number, Counted & { message: string }>();
+  private readonly cloneLocks: (Counted & { which: 'source' | 'target' })[] = [];
+  private cloneRaces = 0;
 
   /** Close the connection without an answer, as a crashed proxy or a network cut does. */
   dropConnection(match: RequestMatch = {}, times = 1): void {
@@ -42,6 +44,33 @@ export class Faults {
   /** flock on the VM's config file times out (another worker holds it) for the next `requests` calls. */
   configLockTimeout(vmid: number, requests: number): void {
     this.vmLocks.set(vmid, { message: `can't lock file '/var/lock/qemu-server/lock-${vmid}.conf' - got timeout`, remaining: requests });
+  }
+
+  /**
+   * The clone worker cannot take its lock within 1 s (qemu-server's lock_config_shared on the source
+   * / lock_config_full on the new VMID): the next `times` clone tasks end in error.
+   */
+  cloneLockTimeout(which: 'source' | 'target' = 'target', times = 1): void {
+    this.cloneLocks.push({ which, remaining: times });
+  }
+
+  /** Another client creates a VM with the new VMID between the clone call and its worker (`times` clones). */
+  raceCloneVmid(times = 1): void {
+    this.cloneRaces += times;
+  }
+
+  /** The VMID whose lock times out in this clone worker, if a fault says so. */
+  takeCloneLockTimeout(source: number, target: number): number | undefined {
+    const f = this.cloneLocks.find((l) => l.remaining > 0);
+    if (!f) return undefined;
+    f.remaining--;
+    return f.which === 'source' ? source : target;
+  }
+
+  takeCloneRace(): boolean {
+    if (this.cloneRaces <= 0) return false;
+    this.cloneRaces--;
+    return true;
   }
 
   failTask(opts: { type?: string; message: string; log?: string[] }, times = 1): void {

@@ -1,37 +1,73 @@
-// A minimal multipart/form-data reader (RFC 7578) for the upload endpoint: enough to take apart
-// what a client sends, strict enough to fail on a malformed body.
+// pveproxy's multipart/form-data reader for the upload call, after pve-http-server's
+// PVE/APIServer/AnyEvent.pm (`file_upload_multipart`). It is not a general RFC 7578 parser: it
+// takes the named fields in a fixed order — `content`, then `checksum-algorithm`, then `checksum`
+// — then expects the file part, named `filename`. Each field is found by a regex of the form
+//   ^--BOUNDARY\r\n.*?Content-Disposition: (.*?); name="NAME"(.*?--BOUNDARY\r\n)
+// whose lazy `(.*?)` runs across earlier parts when the order differs, so the captured disposition
+// is no longer exactly `form-data` and the upload dies with
+//   wrong Content-Disposition '...' in multipart, expected 'form-data'
+// (HTTP 501, as every error of that function). The same regexes are used here on the whole body.
 import { PveError } from './state.js';
 
-export interface Part {
-  name: string;
-  filename?: string;
-  data: Buffer;
+export interface MultipartResult {
+  params: Record<string, string>;
+  file?: { filename: string; data: Buffer };
 }
 
-export function parseMultipart(body: Buffer, boundary: string): Part[] {
-  const delimiter = Buffer.from(`--${boundary}`);
-  const parts: Part[] = [];
-  let pos = body.indexOf(delimiter);
-  if (pos < 0) throw malformed('no boundary found');
-  for (;;) {
-    pos += delimiter.length;
-    if (body.subarray(pos, pos + 2).toString() === '--') return parts; // closing delimiter
-    if (body.subarray(pos, pos + 2).toString() !== '\r\n') throw malformed('boundary not followed by CRLF');
-    pos += 2;
-    const headerEnd = body.indexOf('\r\n\r\n', pos);
-    if (headerEnd < 0) throw malformed('part without header end');
-    const headers = body.subarray(pos, headerEnd).toString('utf8');
-    const next = body.indexOf(Buffer.concat([Buffer.from('\r\n'), delimiter]), headerEnd + 4);
-    if (next < 0) throw malformed('part without closing boundary');
-    const disposition = /^content-disposition:\s*form-data(.*)$/im.exec(headers)?.[1] ?? '';
-    const name = /;\s*name="([^"]*)"/.exec(disposition)?.[1];
-    if (name === undefined) throw malformed('part without a name');
-    const filename = /;\s*filename="([^"]*)"/.exec(disposition)?.[1];
-    parts.push({ name, ...(filename !== undefined ? { filename } : {}), data: body.subarray(headerEnd + 4, next) });
-    pos = next + 2;
+/** The order pveproxy extracts the form fields in (AnyEvent.pm, phase 1). */
+export const PVEPROXY_FIELD_ORDER = ['content', 'checksum-algorithm', 'checksum'] as const;
+
+const quote = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+
+export function parseMultipart(body: Buffer, boundary: string): MultipartResult {
+  // latin1 keeps one character per byte, so the file data survives the regexes unchanged.
+  let buf = body.toString('latin1');
+  const nl = '\\r?\\n';
+  const delim = `--${quote(boundary)}${nl}`;
+  const closeDelim = `--${quote(boundary)}--`;
+  const params: Record<string, string> = {};
+
+  // Phase 0: everything before the first delimiter is dropped.
+  const start = new RegExp(`^[\\s\\S]*?(${delim})`).exec(buf);
+  if (!start) throw failed('upload failed');
+  buf = buf.slice(start.index + start[0].length - (start[1] as string).length);
+
+  const assertFormDisposition = (disp: string): void => {
+    if (disp !== 'form-data') throw failed(`wrong Content-Disposition '${disp}' in multipart, expected 'form-data'`);
+  };
+  const removeUntilData = (): void => {
+    buf = buf.replace(new RegExp(`^[\\s\\S]*?(?:${nl}){2}`), '');
+  };
+
+  // Phase 1: the named fields, each only if it is next in pveproxy's order.
+  for (const name of PVEPROXY_FIELD_ORDER) {
+    const m = new RegExp(`^${delim}[\\s\\S]*?Content-Disposition: ([\\s\\S]*?); name="${quote(name)}"([\\s\\S]*?${delim})`).exec(buf);
+    if (!m) continue;
+    buf = (m[2] as string) + buf.slice(m[0].length);
+    assertFormDisposition(m[1] as string);
+    removeUntilData();
+    const value = new RegExp(`^([\\s\\S]*?)(${delim})`).exec(buf);
+    if (!value) throw failed('upload failed');
+    params[name] = (value[1] as string).trim();
+    buf = buf.slice((value[1] as string).length);
   }
+  const filePart = new RegExp(`^${delim}Content-Disposition: ([\\s\\S]*?); name="([\\s\\S]*?)"; filename="([^"]+)"${nl}`).exec(buf);
+  // Fields out of order (or unknown ones) stay in front of the file part: pveproxy never gets to
+  // phase 2 and fails once the whole body was read.
+  if (!filePart) throw failed('upload failed');
+  assertFormDisposition(filePart[1] as string);
+  if (filePart[2] !== 'filename') throw failed(`wrong field name '${filePart[2]}' for file upload, expected 'filename'`);
+  buf = buf.slice(filePart[0].length);
+  removeUntilData();
+  // Phase 2: the file data runs up to the closing delimiter.
+  const data = new RegExp(`^([\\s\\S]*?)(?:${nl})?${closeDelim}`).exec(buf);
+  if (!data) throw failed('upload failed');
+  const filename = (filePart[3] as string).trim();
+  params.filename = filename;
+  return { params, file: { filename, data: Buffer.from(data[1] as string, 'latin1') } };
 }
 
-function malformed(why: string): PveError {
-  return new PveError(400, `malformed multipart body: ${why}`);
+/** `$self->error($reqstate, 501, $err)`: every failure of the multipart reader. */
+function failed(message: string): PveError {
+  return new PveError(501, message);
 }

@@ -2,7 +2,7 @@
 // schema validation: locks, storage content types, disk allocation and import, sshkeys, clones.
 // A schema-valid call to a path not listed here is answered 501 so a new client call is noticed.
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Faults } from './faults.js';
 import { PveError, configDigest, fail, paramError, randomMac, type Cluster, type Storage, type TaskOutcome, type Vm, type Volume } from './state.js';
@@ -31,16 +31,16 @@ export interface RouteOptions {
   taskDurationMs: number;
   /** Delay between a VM's start and its guest agent answering. */
   agentDelayMs: number;
-  /**
-   * A real directory standing for the `snippets` directory of storage `local` (written by SFTP in
-   * tests): its files are the storage's snippet volumes, and a VM whose cicustom names a missing
-   * one fails to start, as on a real host.
-   */
-  snippetsDir?: string;
 }
 
 const DISK_KEY = /^(?:(?:scsi|ide|sata|virtio)\d+|efidisk0|tpmstate0)$/;
-const IMPORT_EXT = /^[a-zA-Z0-9\-.+=_]+\.(qcow2|raw|vmdk|ova)$/;
+// PVE/Storage.pm (pve-storage): ISO_EXT_RE_0, VZTMPL_EXT_RE_1, SAFE_CHAR_CLASS_RE and
+// UPLOAD_IMPORT_EXT_RE_1; disk images (qcow2, raw, vmdk) joined `ova` in libpve-storage-perl 8.3.6,
+// which shipped with Proxmox VE 8.4. `import` content itself arrived with 8.2.
+const ISO_EXT = /[^/]+\.(?:iso|img)$/i;
+const VZTMPL_EXT = /[^/]+\.(tar\.(?:gz|xz|zst|bz2))$/i;
+const IMPORT_EXT = /^[a-zA-Z0-9\-.+=_]+\.(ova|qcow2|raw|vmdk)$/;
+const IMPORT_EXT_BEFORE_8_4 = /^[a-zA-Z0-9\-.+=_]+\.(ova)$/;
 
 export class Routes {
   readonly table: Record<string, Handler>;
@@ -61,6 +61,11 @@ export class Routes {
         return c.nextId(); // not reserved: a concurrent create can take it first
       },
       'GET /cluster/resources': ({ params }) => this.resources(params.type),
+      // pve-manager PVE/API2/ClusterConfig.pm / Cluster.pm `status`: one entry for the cluster, one per node with its address.
+      'GET /cluster/status': () => [
+        { id: 'cluster', type: 'cluster', name: 'double', nodes: c.nodes.size, quorate: 1, version: 3 },
+        ...[...c.nodes.keys()].map((name, i) => ({ id: `node/${name}`, type: 'node', name, nodeid: i + 1, ip: c.nodeIps.get(name), online: 1, local: i === 0 ? 1 : 0, level: '' })),
+      ],
       'GET /nodes': () => [...c.nodes.keys()].map((node) => ({ node, status: 'online', maxcpu: 8, maxmem: 64 * 1024 ** 3 })),
       'GET /nodes/{node}/storage': ({ params }) =>
         [...c.node(params.node as string).storages.values()]
@@ -68,14 +73,15 @@ export class Routes {
           .filter((s) => !params.storage || s.id === params.storage)
           .map((s) => {
             const used = [...s.volumes.values()].reduce((n, v) => n + v.size, 0);
-            return { storage: s.id, type: s.type, content: s.content.join(','), active: 1, enabled: 1, shared: 0, total: s.total, used, avail: s.total - used };
+            return { storage: s.id, type: s.type, content: s.content.join(','), active: 1, enabled: 1, shared: s.shared ? 1 : 0, total: s.total, used, avail: s.total - used };
           }),
       'GET /nodes/{node}/storage/{storage}/content': ({ params }) =>
-        [...c.storage(params.node as string, params.storage as string).volumes.values(), ...this.snippetVolumes(params.storage as string)]
+        [...c.storage(params.node as string, params.storage as string).volumes.values(), ...this.snippetVolumes(params.node as string, params.storage as string)]
           .filter((v) => !params.content || v.content === params.content)
           .filter((v) => !params.vmid || v.vmid === Number(params.vmid))
           .map((v) => ({ volid: v.volid, content: v.content, format: v.format, size: v.size, ...(v.vmid ? { vmid: v.vmid } : {}) })),
       'POST /nodes/{node}/storage/{storage}/upload': (call) => this.upload(call),
+      'DELETE /nodes/{node}/storage/{storage}/content/{volume}': (call) => this.deleteVolume(call),
       'GET /nodes/{node}/qemu': ({ params }) => [...c.vms.values()].filter((vm) => vm.node === params.node).map((vm) => this.summary(vm)),
       'POST /nodes/{node}/qemu': (call) => this.create(call),
       'GET /nodes/{node}/qemu/{vmid}/config': ({ params }) => {
@@ -135,7 +141,7 @@ export class Routes {
     const vms = [...this.cluster.vms.values()].map((vm) => ({ id: `qemu/${vm.vmid}`, type: 'qemu', node: vm.node, ...this.summary(vm) }));
     const nodes = [...this.cluster.nodes.keys()].map((node) => ({ id: `node/${node}`, type: 'node', node, status: 'online' }));
     const storages = [...this.cluster.nodes].flatMap(([node, n]) =>
-      [...n.storages.values()].map((s) => ({ id: `storage/${node}/${s.id}`, type: 'storage', node, storage: s.id, content: s.content.join(','), status: 'available' })),
+      [...n.storages.values()].map((s) => ({ id: `storage/${node}/${s.id}`, type: 'storage', node, storage: s.id, content: s.content.join(','), shared: s.shared ? 1 : 0, status: 'available' })),
     );
     if (type === 'vm') return vms;
     if (type === 'node') return nodes;
@@ -165,25 +171,56 @@ export class Routes {
 
   // --- storage -------------------------------------------------------------------------------
 
+  /**
+   * pve-storage PVE/API2/Storage/Status.pm `upload`: the file name's extension must fit the content
+   * type (400 on `filename`), an existing file of that name is overwritten ("we simply overwrite the
+   * destination file if it already exists"), and the checksum is verified inside the worker, so a
+   * mismatch is a failed task, not an HTTP error.
+   */
   private upload({ params, upload }: Call): string {
     const node = params.node as string;
     const storage = this.cluster.storage(node, params.storage as string);
     const content = params.content as string;
-    if (!upload) throw paramError({ filename: 'no file was uploaded' });
+    if (!upload) throw fail('missing temporary file name');
+    const filename = upload.filename;
+    if (content === 'iso') {
+      if (!ISO_EXT.test(filename)) throw paramError({ filename: 'wrong file extension' });
+    } else if (content === 'vztmpl') {
+      if (!VZTMPL_EXT.test(filename)) throw paramError({ filename: 'wrong file extension' });
+    } else if (content === 'import' && this.cluster.atLeast(8, 2)) {
+      if (!(this.cluster.atLeast(8, 4) ? IMPORT_EXT : IMPORT_EXT_BEFORE_8_4).test(filename)) throw paramError({ filename: 'invalid filename or wrong extension' });
+    } else throw paramError({ content: `upload content type '${content}' not allowed` });
     if (!storage.content.includes(content)) throw fail(`storage '${storage.id}' does not support '${content}' content`);
-    if (content === 'import' && !IMPORT_EXT.test(upload.filename)) throw paramError({ filename: 'invalid filename or wrong extension' });
-    const algorithm = params['checksum-algorithm'];
-    if (algorithm && params.checksum) {
-      const actual = createHash(algorithm).update(upload.data).digest('hex');
-      if (actual !== params.checksum.toLowerCase()) throw fail(`checksum mismatch: got '${actual}' but expected '${params.checksum}'`);
-    }
-    const volid = `${storage.id}:${content}/${upload.filename}`;
-    if (storage.volumes.has(volid)) throw fail(`refusing to override existing file '${upload.filename}'`);
-    const format = /\.([a-z0-9]+)$/.exec(upload.filename)?.[1] ?? 'raw';
+    const volid = `${storage.id}:${content}/${filename}`;
+    const format = /\.([a-z0-9]+)$/.exec(filename)?.[1] ?? 'raw';
+    const tmp = `/var/tmp/pveupload-${createHash('md5').update(volid + this.cluster.now()).digest('hex')}`;
     return this.task(node, 'imgcopy', '', { user: 'root@pam' }, () => {
+      const log = [`starting file import from: ${tmp}`];
+      const algorithm = params['checksum-algorithm'];
+      if (algorithm && params.checksum) {
+        const actual = createHash(algorithm).update(upload.data).digest('hex');
+        if (actual !== params.checksum.toLowerCase()) throw new Error(`checksum mismatch: got '${actual}' != expect '${params.checksum}'`);
+        log.push('calculating checksum...OK, checksum verified');
+      }
       storage.volumes.set(volid, { volid, content, format, size: upload.data.length });
       this.cluster.uploads.set(volid, upload.data);
-      return { exitstatus: 'OK', log: [`starting file import from: /var/tmp/pveupload-${createHash('md5').update(volid).digest('hex')}`, `target node: ${node}`, `target file: ${volid}`, `file size is: ${upload.data.length}`] };
+      return { exitstatus: 'OK', log: [...log, `target node: ${node}`, `target file: ${volid}`, `file size is: ${upload.data.length}`, 'finished file import successfully'] };
+    }).upid;
+  }
+
+  /** pve-storage PVE/API2/Storage/Content.pm `delete`: frees the volume (a snippet: its file) in a worker. */
+  private deleteVolume({ params, caller }: Call): string {
+    const node = params.node as string;
+    const storage = this.cluster.storage(node, params.storage as string);
+    const raw = params.volume as string;
+    const volid = raw.includes(':') ? raw : `${storage.id}:${raw}`;
+    const snippet = this.snippetVolumes(node, storage.id).find((v) => v.volid === volid);
+    if (!snippet && !storage.volumes.has(volid)) throw fail(`volume '${volid}' does not exist`);
+    return this.task(node, 'imgdel', '', caller, () => {
+      if (snippet) rmSync(path.join(storage.snippetsDir as string, volid.slice(volid.indexOf('/') + 1)));
+      storage.volumes.delete(volid);
+      this.cluster.uploads.delete(volid);
+      return { exitstatus: 'OK', log: [`Removed volume '${volid}'`] };
     }).upid;
   }
 
@@ -280,23 +317,55 @@ export class Routes {
     return out;
   }
 
+  /**
+   * qemu-server PVE/API2/Qemu.pm `clone_vm`: `$load_and_check` runs once before the worker forks
+   * (a VMID whose config exists, `target` with a VM on local storage: HTTP 500) and again inside the
+   * worker after it took the source's shared lock and the new VMID's lock (1 s each): a lock timeout
+   * or a VMID taken meanwhile ends the *task* in error, after the client already got its UPID.
+   */
   private clone({ params, caller }: Call): string {
     const node = params.node as string;
     const src = this.cluster.vm(node, Number(params.vmid));
     const newid = Number(params.newid);
-    if (this.cluster.vms.has(newid)) throw fail(`unable to create VM ${newid}: config file already exists`);
+    const targetNode = params.target && params.target !== node ? params.target : undefined;
+    if (targetNode) this.cluster.node(targetNode);
     const isTemplate = src.config.template === '1';
     const full = params.full === undefined ? !isTemplate : params.full === '1';
-    if (!full && !isTemplate) throw fail('Linked clone feature is not supported for a VM that is not a template');
-    if (params.target && params.target !== node) throw fail('migration of clones is not supported by the test double');
-    if (!isTemplate) this.checkLock(src);
     const target = params.storage ? this.cluster.storage(node, params.storage) : undefined;
-    if (target && !full) throw fail("parameter 'storage' not allowed for linked clones");
-    if (target) requireContent(target, 'images');
-    const vm: Vm = { vmid: newid, node, config: {}, status: 'stopped', lock: 'clone' };
-    this.cluster.vms.set(newid, vm);
-    if (!isTemplate) src.lock = 'clone';
+    const loadAndCheck = (): void => {
+      if (target && targetNode && !target.shared) throw fail(`can't clone to non-shared storage '${target.id}'`);
+      if (!isTemplate || src.lock) this.checkLock(src);
+      if (!full && !isTemplate) throw fail('Linked clone feature is not supported for a VM that is not a template');
+      if (target && !full) throw fail("parameter 'storage' not allowed for linked clones");
+      if (target) requireContent(target, 'images');
+      // check_storage_access_clone: shared only when every disk's storage is shared.
+      const shared = this.diskVolumes(src).every((volid) => this.cluster.storage(node, splitVolid(volid)[0]).shared);
+      if (targetNode && !shared) throw fail(`can't clone VM to node '${targetNode}' (VM uses local storage)`);
+      if (this.cluster.vms.has(newid)) throw fail(`unable to create VM ${newid}: config file already exists`);
+    };
+    loadAndCheck();
+    // The worker's first steps happen as it starts (here, with the request): take the locks, check
+    // again, write the new VM's temporary config (`lock: clone`). A failure there fails the task.
+    let startError: string | undefined;
+    const lockTimeout = this.faults.takeCloneLockTimeout(src.vmid, newid);
+    if (lockTimeout !== undefined) startError = `can't lock file '/var/lock/qemu-server/lock-${lockTimeout}.conf' - got timeout`;
+    else {
+      if (this.faults.takeCloneRace() && !this.cluster.vms.has(newid)) {
+        this.cluster.vms.set(newid, { vmid: newid, node, config: { name: 'created-by-someone-else' }, status: 'stopped' });
+      }
+      try {
+        loadAndCheck();
+      } catch (e) {
+        startError = (e as Error).message;
+      }
+    }
+    const vm: Vm = { vmid: newid, node: targetNode ?? node, config: {}, status: 'stopped', lock: 'clone' };
+    if (!startError) {
+      this.cluster.vms.set(newid, vm);
+      if (!isTemplate) src.lock = 'clone';
+    }
     return this.task(node, 'qmclone', src.vmid, caller, () => {
+      if (startError) throw new Error(startError);
       if (!isTemplate) delete src.lock;
       const config: Record<string, string> = {};
       for (const [key, value] of Object.entries(src.config)) {
@@ -306,13 +375,13 @@ export class Routes {
           continue;
         }
         const disk = parseDisk(value);
-        if (disk.file === 'none' || disk.file === 'cdrom') {
+        if (disk.file === 'none' || disk.file === 'cdrom' || isCdrom(disk)) {
           config[key] = value;
           continue;
         }
         const [storeid, name] = splitVolid(disk.file);
         const volume = this.cluster.storage(node, storeid).volumes.get(disk.file);
-        const storage = target ?? this.cluster.storage(node, storeid);
+        const storage = target ?? this.cluster.storage(vm.node, storeid);
         const volid = name.endsWith('-cloudinit')
           ? `${storage.id}:vm-${newid}-cloudinit`
           : full
@@ -321,11 +390,20 @@ export class Routes {
         storage.volumes.set(volid, { volid, content: 'images', format: volume?.format ?? 'raw', size: volume?.size ?? 0, vmid: newid });
         config[key] = formatDisk(volid, disk.opts);
       }
-      if (params.name) config.name = params.name;
+      config.name = params.name ?? `Copy-of-VM-${src.config.name ?? src.vmid}`;
       vm.config = config;
       delete vm.lock;
       return { exitstatus: 'OK', log: [`create ${full ? 'full' : 'linked'} clone of drive(s) of VM ${src.vmid}`] };
     }).upid;
+  }
+
+  /** The volumes of a VM's disks that belong to it (cd-roms excluded, cloud-init drives included). */
+  private diskVolumes(vm: Vm): string[] {
+    return Object.entries(vm.config)
+      .filter(([k]) => DISK_KEY.test(k))
+      .map(([, v]) => parseDisk(v))
+      .filter((d) => d.file !== 'none' && d.file !== 'cdrom' && !isCdrom(d))
+      .map((d) => d.file);
   }
 
   private template({ params, caller }: Call): string {
@@ -361,9 +439,7 @@ export class Routes {
     return this.task(vm.node, type, vm.vmid, caller, () => {
       if (type === 'qmstart') {
         // PVE::QemuServer::Cloudinit reads the cicustom snippets when it builds the drive at start.
-        for (const volid of Object.values(parsePairs(vm.config.cicustom ?? ''))) {
-          if (!this.snippetVolumes(volid.split(':')[0] as string).some((v) => v.volid === volid)) throw new Error(`volume '${volid}' does not exist`);
-        }
+        this.checkStartable(vm);
         this.markRunning(vm);
       }
       else {
@@ -390,18 +466,36 @@ export class Routes {
     return null;
   }
 
-  /** Snippet volumes of a storage: the files in the snippets directory (storage `local` only). */
-  private snippetVolumes(storage: string): Volume[] {
-    if (storage !== 'local' || !this.opts.snippetsDir) return [];
+  /**
+   * What a start reads besides the config: qemu-server PVE/QemuServer/Cloudinit.pm reads every
+   * cicustom snippet from the storage *of the node the VM starts on* when it builds the drive, and
+   * every attached volume must exist there (a node's `local` is its own disk).
+   */
+  checkStartable(vm: Vm): void {
+    for (const volid of Object.values(parsePairs(vm.config.cicustom ?? ''))) {
+      if (!this.snippetVolumes(vm.node, volid.split(':')[0] as string).some((v) => v.volid === volid)) throw new Error(`volume '${volid}' does not exist`);
+    }
+    for (const [key, value] of Object.entries(vm.config)) {
+      if (!DISK_KEY.test(key)) continue;
+      const disk = parseDisk(value);
+      if (disk.file === 'none' || disk.file === 'cdrom' || disk.file.startsWith('/')) continue;
+      if (!this.cluster.volume(vm.node, disk.file).volume) throw new Error(`volume '${disk.file}' does not exist`);
+    }
+  }
+
+  /** Snippet volumes of a storage on a node: the files in its snippets directory. */
+  private snippetVolumes(node: string, storageId: string): Volume[] {
+    const dir = this.cluster.node(node).storages.get(storageId)?.snippetsDir;
+    if (!dir) return [];
     let names: string[];
     try {
-      names = readdirSync(this.opts.snippetsDir);
+      names = readdirSync(dir);
     } catch {
       return [];
     }
     return names
       .filter((n) => !n.startsWith('.'))
-      .map((n) => ({ volid: `local:snippets/${n}`, content: 'snippets', format: 'snippet', size: statSync(path.join(this.opts.snippetsDir as string, n)).size }));
+      .map((n) => ({ volid: `${storageId}:snippets/${n}`, content: 'snippets', format: 'snippet', size: statSync(path.join(dir, n)).size }));
   }
 
   /** Grow a disk; Proxmox refuses to shrink one. */
@@ -431,14 +525,16 @@ export class Routes {
     vm.agentReadyAt = this.cluster.now() + this.opts.agentDelayMs;
   }
 
+  /**
+   * qemu-server PVE/QemuServer.pm `destroy_vm`: frees the VM's own volumes — a drive that is a
+   * cd-rom (`drive_is_cdrom($drive, 1)`: cloud-init drives excepted) is skipped, so an ISO attached
+   * to the VM stays in its storage after the VM is gone.
+   */
   private destroy({ params, caller }: Call): string {
     const vm = this.cluster.vm(params.node as string, Number(params.vmid));
     if (params.skiplock !== '1') this.checkLock(vm);
     if (vm.status === 'running') throw fail(`VM ${vm.vmid} is running - destroy failed`);
-    const volumes = Object.entries(vm.config)
-      .filter(([k]) => DISK_KEY.test(k))
-      .map(([, v]) => parseDisk(v).file)
-      .filter((f) => f !== 'none' && f !== 'cdrom');
+    const volumes = this.diskVolumes(vm);
     for (const volid of volumes) {
       const name = splitVolid(volid)[1];
       const users = [...this.cluster.vms.values()].filter((o) => o !== vm && Object.values(o.config).some((v) => v.includes(`${name}/`)));
@@ -450,6 +546,34 @@ export class Routes {
       this.cluster.vms.delete(vm.vmid);
       return { exitstatus: 'OK', log: volumes.map((v) => `Removing image: 100% complete...done. (${v})`) };
     }).upid;
+  }
+
+  /**
+   * A host reboot as pve-manager does it: every guest of the node stops with the host, then
+   * `pve-guests.service` (PVE/API2/Nodes.pm `startall`) starts each VM with `onboot=1`, in VMID
+   * order (no startup order set). A VM that cannot start (a missing snippet) stays stopped.
+   */
+  rebootNode(node: string): { started: number[]; failed: { vmid: number; error: string }[] } {
+    this.cluster.node(node);
+    const vms = [...this.cluster.vms.values()].filter((vm) => vm.node === node).sort((a, b) => a.vmid - b.vmid);
+    for (const vm of vms) {
+      vm.status = 'stopped';
+      delete vm.agentReadyAt;
+      if (vm.lock && vm.lock !== 'create' && vm.lock !== 'clone') delete vm.lock;
+    }
+    const started: number[] = [];
+    const failed: { vmid: number; error: string }[] = [];
+    for (const vm of vms) {
+      if (vm.config.template === '1' || !/^(1|yes|on|true)$/.test(vm.config.onboot ?? '')) continue;
+      try {
+        this.checkStartable(vm);
+        this.markRunning(vm);
+        started.push(vm.vmid);
+      } catch (e) {
+        failed.push({ vmid: vm.vmid, error: (e as Error).message });
+      }
+    }
+    return { started, failed };
   }
 
   private agentInterfaces(vm: Vm): unknown {
@@ -485,6 +609,11 @@ interface PlannedDisk {
 /** `key=value,key=value` (cicustom). */
 function parsePairs(text: string): Record<string, string> {
   return Object.fromEntries(text.split(',').filter((p) => p.includes('=')).map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)]));
+}
+
+/** A cd-rom drive that is not the cloud-init drive (`drive_is_cdrom($drive, 1)`). */
+function isCdrom(disk: { file: string; opts: Record<string, string> }): boolean {
+  return disk.opts.media === 'cdrom' && !/-cloudinit$/.test(disk.file);
 }
 
 function agentEnabled(vm: Vm): boolean {

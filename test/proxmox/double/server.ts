@@ -13,7 +13,7 @@ import { Faults } from './faults.js';
 import { parseMultipart } from './multipart.js';
 import { Routes, type Call, type Caller, type Upload } from './routes.js';
 import { ApiSchema, type MethodSchema } from './schema.js';
-import { Cluster, PveError, paramError } from './state.js';
+import { Cluster, PveError, paramError, type SharedStorageSpec } from './state.js';
 
 export interface PveDoubleOptions {
   nodes?: string[];
@@ -25,8 +25,16 @@ export interface PveDoubleOptions {
   agentDelayMs?: number;
   /** pveproxy's timeout on synchronous calls, used by the proxyTimeout fault (30 s for real). */
   proxyTimeoutMs?: number;
-  /** Directory whose files are the `local:snippets/...` volumes (see RouteOptions). */
-  snippetsDir?: string;
+  /**
+   * Directories standing for the snippets directory of storage `local`, per node (a string: the same
+   * one for every node). Their files are the `local:snippets/...` volumes; a VM whose cicustom names
+   * one missing on its node fails to start, as on a real host.
+   */
+  snippetsDir?: string | Record<string, string>;
+  /** A storage shared by every node (NFS-like), e.g. `{ id: 'shared', content: ['images', 'iso', 'snippets'] }`. */
+  shared?: SharedStorageSpec;
+  /** The reported Proxmox VE version (default 9.0.3); upload rules follow it (see routes.ts). */
+  version?: string;
   now?: () => number;
 }
 
@@ -40,6 +48,7 @@ export interface RecordedRequest {
 
 const API_PREFIX = '/api2/json';
 const ROOT_PASSWORD = 'pve-double-root-password';
+const TICKET_LIFETIME_MS = 2 * 60 * 60 * 1000;
 
 let sharedSchema: ApiSchema | undefined;
 
@@ -53,15 +62,18 @@ export class PveDouble {
   url = '';
   private readonly schema: ApiSchema;
   private readonly routes: Routes;
-  private readonly tickets = new Map<string, { user: string; csrf: string }>();
+  private readonly tickets = new Map<string, { user: string; csrf: string; issuedAt: number }>();
   private readonly server: http.Server;
   private readonly proxyTimeoutMs: number;
 
   private constructor(opts: PveDoubleOptions) {
     sharedSchema ??= ApiSchema.load();
     this.schema = sharedSchema;
-    this.cluster = new Cluster(opts.now ?? Date.now, opts.nodes ?? ['pve1']);
-    this.routes = new Routes(this.cluster, this.faults, { taskDurationMs: opts.taskDurationMs ?? 20, agentDelayMs: opts.agentDelayMs ?? 0, snippetsDir: opts.snippetsDir });
+    const nodes = opts.nodes ?? ['pve1'];
+    const snippetsDirs = typeof opts.snippetsDir === 'string' ? Object.fromEntries(nodes.map((n) => [n, opts.snippetsDir as string])) : opts.snippetsDir;
+    this.cluster = new Cluster(opts.now ?? Date.now, nodes, { snippetsDirs, shared: opts.shared });
+    if (opts.version) this.cluster.setVersion(opts.version);
+    this.routes = new Routes(this.cluster, this.faults, { taskDurationMs: opts.taskDurationMs ?? 20, agentDelayMs: opts.agentDelayMs ?? 0 });
     this.proxyTimeoutMs = opts.proxyTimeoutMs ?? 30_000;
     const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => this.answer(res, 500, `test double bug: ${(e as Error).stack ?? String(e)}`));
@@ -80,6 +92,12 @@ export class PveDouble {
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Reboot a Proxmox node: its VMs stop, those with onboot=1 start again (see Routes.rebootNode). */
+  rebootNode(node: string): ReturnType<Routes['rebootNode']> {
+    this.cluster.settle();
+    return this.routes.rebootNode(node);
   }
 
   /** Requests that reached the API (after authentication), optionally filtered by method. */
@@ -167,6 +185,9 @@ export class PveDouble {
     if (!cookie) return { status: 401, message: 'No ticket' };
     const ticket = this.tickets.get(decodeURIComponent(cookie));
     if (!ticket) return { status: 401, message: 'invalid ticket' };
+    // pve-access-control PVE/AccessControl.pm: a ticket is valid for 2 hours after it was issued
+    // (verify_ticket's max age); an older one is refused like an unknown one.
+    if (this.cluster.now() - ticket.issuedAt > TICKET_LIFETIME_MS) return { status: 401, message: 'permission denied - invalid PVE ticket' };
     if (method !== 'GET' && req.headers.csrfpreventiontoken !== ticket.csrf) {
       return { status: 401, message: 'Permission check failed (invalid CSRF prevention token)' };
     }
@@ -179,7 +200,7 @@ export class PveDouble {
     const stamp = Math.floor(this.cluster.now() / 1000).toString(16).toUpperCase();
     const ticket = `PVE:${user}:${stamp}::${randomBytes(32).toString('base64')}`;
     const csrf = `${stamp}:${randomBytes(16).toString('base64').replace(/=+$/, '')}`;
-    this.tickets.set(ticket, { user, csrf });
+    this.tickets.set(ticket, { user, csrf, issuedAt: this.cluster.now() });
     return { username: user, ticket, CSRFPreventionToken: csrf, clustername: 'double' };
   }
 
@@ -217,15 +238,10 @@ function parseParams(req: IncomingMessage, url: URL, body: Buffer): { params: Re
   if (type.startsWith('multipart/form-data')) {
     const boundary = /boundary="?([^";]+)"?/.exec(type)?.[1];
     if (!boundary) throw paramError({ file: 'multipart body without boundary' });
-    const parts = parseMultipart(body, boundary);
-    let upload: Upload | undefined;
-    for (const part of parts) {
-      // pveproxy spools the part named `filename` to /var/tmp and passes its file name on.
-      if (part.filename !== undefined && part.name === 'filename') {
-        upload = { filename: part.filename, data: part.data };
-        params.filename = part.filename;
-      } else params[part.name] = part.data.toString('utf8');
-    }
+    // pveproxy spools the part named `filename` to /var/tmp and passes its file name on.
+    const parsed = parseMultipart(body, boundary);
+    Object.assign(params, parsed.params);
+    const upload: Upload | undefined = parsed.file;
     return { params, upload };
   }
   if (type.startsWith('application/json')) {

@@ -28,10 +28,21 @@ export interface Volume {
 
 export interface Storage {
   id: string;
-  type: 'dir' | 'lvmthin';
+  type: 'dir' | 'lvmthin' | 'nfs';
   content: string[];
   total: number;
+  /** `shared` in storage.cfg: one storage reachable from every node (its volumes map is shared too). */
+  shared: boolean;
   volumes: Map<string, Volume>;
+  /** A real directory standing for the storage's `snippets` directory (its files are the volumes). */
+  snippetsDir?: string;
+}
+
+/** A storage every node sees (NFS, Ceph): one object in every node's map. */
+export interface SharedStorageSpec {
+  id: string;
+  content: string[];
+  snippetsDir?: string;
 }
 
 export interface Vm {
@@ -75,21 +86,43 @@ export class Cluster {
   /** Bytes of uploaded files by volid (tests read ISOs back). */
   readonly uploads = new Map<string, Buffer>();
   version = { version: '9.0.3', release: '9.0', repoid: 'd4c1e1a2' };
+  /** Address of each node as /cluster/status reports it (corosync ring address). */
+  readonly nodeIps = new Map<string, string>();
   private pidCounter = 4000;
 
   constructor(
     readonly now: () => number,
     nodeNames: string[],
+    opts: { snippetsDirs?: Record<string, string>; shared?: SharedStorageSpec } = {},
   ) {
+    const shared: Storage | undefined = opts.shared
+      ? { id: opts.shared.id, type: 'nfs', content: opts.shared.content, total: 1000 * GiB, shared: true, volumes: new Map(), snippetsDir: opts.shared.snippetsDir }
+      : undefined;
     for (const node of nodeNames) {
+      // `local` and `local-lvm` exist on every node under the same name, but each node's are its own
+      // disks: a volume on pve1's `local` does not exist on pve2's.
       this.nodes.set(node, {
         bridges: ['vmbr0'],
-        storages: new Map([
-          ['local', { id: 'local', type: 'dir', content: ['iso', 'vztmpl', 'import', 'snippets', 'backup'], total: 100 * GiB, volumes: new Map() }],
-          ['local-lvm', { id: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], total: 500 * GiB, volumes: new Map() }],
+        storages: new Map<string, Storage>([
+          ['local', { id: 'local', type: 'dir', content: ['iso', 'vztmpl', 'import', 'snippets', 'backup'], total: 100 * GiB, shared: false, volumes: new Map(), snippetsDir: opts.snippetsDirs?.[node] }],
+          ['local-lvm', { id: 'local-lvm', type: 'lvmthin', content: ['images', 'rootdir'], total: 500 * GiB, shared: false, volumes: new Map() }],
+          ...(shared ? [[shared.id, shared] as [string, Storage]] : []),
         ]),
       });
+      this.nodeIps.set(node, '127.0.0.1');
     }
+  }
+
+  /** The reported version (`8.3.5`, `8.4.1`, `9.0.3`); features the tool uses are gated on it below. */
+  setVersion(version: string): void {
+    const [major, minor] = version.split('.');
+    this.version = { version, release: `${major}.${minor}`, repoid: 'd4c1e1a2' };
+  }
+
+  /** The reported version is at least major.minor. */
+  atLeast(major: number, minor: number): boolean {
+    const [ma = 0, mi = 0] = this.version.version.split('.').map(Number);
+    return ma > major || (ma === major && mi >= minor);
   }
 
   node(name: string): { storages: Map<string, Storage>; bridges: string[] } {
