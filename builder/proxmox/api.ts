@@ -145,11 +145,16 @@ export const requests = {
   clusterVms: () => req('GET', '/cluster/resources', { type: 'vm' }),
   storages: (node: string, opts: { content?: string; enabled?: boolean } = {}) => req('GET', apiPath`/nodes/${node}/storage`, opts),
   storageContent: (node: string, storage: string, content?: string) => req('GET', apiPath`/nodes/${node}/storage/${storage}/content`, { content }),
-  /** The form fields of an upload; the file itself is the multipart part `filename`. */
+  /**
+   * The form fields of an upload; the file itself is the multipart part `filename`. Their order is
+   * part of the protocol: pveproxy (pve-http-server PVE/APIServer/AnyEvent.pm) reads `content`,
+   * then `checksum-algorithm`, then `checksum`, and fails any other order with "wrong
+   * Content-Disposition" (multipart bodies keep the order of this object's keys).
+   */
   upload: (node: string, storage: string, content: 'iso' | 'vztmpl' | 'import', sha256?: string) =>
     req('POST', apiPath`/nodes/${node}/storage/${storage}/upload`, {
       content,
-      ...(sha256 ? { checksum: sha256, 'checksum-algorithm': 'sha256' } : {}),
+      ...(sha256 ? { 'checksum-algorithm': 'sha256', checksum: sha256 } : {}),
     }),
   vms: (node: string) => req('GET', apiPath`/nodes/${node}/qemu`),
   createVm: (node: string, vmid: Id, settings: QemuSettings) => req('POST', apiPath`/nodes/${node}/qemu`, { vmid, ...settingsParams(settings) }),
