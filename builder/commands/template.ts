@@ -18,6 +18,7 @@ interface CreateFlags extends ConnectionFlags {
   cores: string;
   memory: string;
   bridge: string;
+  secureBoot: boolean;
   dryRun?: boolean;
 }
 
@@ -35,6 +36,7 @@ export const registerTemplate: Register = (program, ctx) => {
     .option('--cores <n>', 'vCPUs (also the number of virtio-net queues)', String(DEFAULT_HARDWARE.cores))
     .option('--memory <mib>', 'memory in MiB', String(DEFAULT_HARDWARE.memory))
     .option('--bridge <bridge>', 'bridge of the first NIC', DEFAULT_HARDWARE.bridge)
+    .option('--no-secure-boot', 'OVMF without enrolled keys (Secure Boot off); default: on, with Proxmox\'s pre-enrolled keys')
     .option('--dry-run', 'print the API calls it would make, make none');
   addConnectionOptions(create).action(async (flags: CreateFlags, cmd: Command) => {
     const out = ctx.output(cmd);
@@ -65,7 +67,7 @@ function templateOptions(flags: CreateFlags): TemplateOptions {
   const memory = int('--memory', flags.memory, 256, 4 * 1024 * 1024) ?? DEFAULT_HARDWARE.memory;
   if (flags.bios !== 'ovmf' && flags.bios !== 'seabios') issues.push({ path: '--bios', message: `'${flags.bios}' is neither ovmf nor seabios` });
   if (issues.length) throw new ConfigError('ober template create', issues);
-  const hardware: Hardware = { cores, memory, bios: flags.bios as Hardware['bios'], bridge: flags.bridge };
+  const hardware: Hardware = { cores, memory, bios: flags.bios as Hardware['bios'], bridge: flags.bridge, secureBoot: flags.secureBoot };
   return { image: flags.image, node: flags.node, storage: flags.storage, importStorage: flags.importStorage, vmid, hardware };
 }
 

@@ -7,28 +7,52 @@ import path from 'node:path';
 import { requireTools, run } from '../../firstboot/lib/exec.js';
 import { openSsh, type SshSession, type SshTarget } from '../ssh/session.js';
 
+/**
+ * Vendor-data snippets on the Proxmox hosts. A snippet is read by the node that *starts* the VM
+ * (qemu-server PVE/QemuServer/Cloudinit.pm reads it from that node's view of the storage), and a
+ * storage like `local` is each node's own disk: so every file goes to the host of the Proxmox node
+ * that runs the VM. On a shared snippet storage that host sees the same directory as all others.
+ */
 export interface SnippetWriter {
-  /** Where a snippet file lands on the host (for messages and --dry-run). */
-  pathOf(file: string): string;
-  write(file: string, content: string): Promise<void>;
+  /** Where a snippet file lands on a node's host (for messages and --dry-run). */
+  pathOf(file: string, pveNode?: string): string;
+  write(file: string, content: string, pveNode?: string): Promise<void>;
+  /** Remove a snippet (its VM is gone); a file already gone is fine. */
+  remove(file: string, pveNode?: string): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Proxmox's `local` storage keeps snippets here (dir storage path /var/lib/vz + /snippets). */
 export const DEFAULT_SNIPPETS_DIR = '/var/lib/vz/snippets';
 
-/** One SSH connection, opened at the first write and reused for every node. */
-export function sftpSnippets(target: SshTarget, dir: string): SnippetWriter {
-  let session: Promise<SshSession> | undefined;
+/** The SSH target of a Proxmox node's host (one target for all: a single host). */
+export type SnippetHosts = SshTarget | ((pveNode: string) => SshTarget | Promise<SshTarget>);
+
+/** One SSH connection per host, opened at its first use and reused. */
+export function sftpSnippets(hosts: SnippetHosts, dir: string): SnippetWriter {
+  const sessions = new Map<string, Promise<SshSession>>();
+  const session = async (pveNode: string | undefined): Promise<SshSession> => {
+    const target = typeof hosts === 'function' ? await hosts(pveNode ?? '') : hosts;
+    const key = `${target.username}@${target.host}:${target.port}`;
+    let s = sessions.get(key);
+    if (!s) {
+      s = openSsh(target);
+      sessions.set(key, s);
+    }
+    return s;
+  };
   return {
     pathOf: (file) => path.posix.join(dir, file),
-    async write(file, content) {
-      session ??= openSsh(target);
+    async write(file, content, pveNode) {
       // 0600: the snippet holds the node's secrets (TLS key, BGP password).
-      await (await session).writeFile(path.posix.join(dir, file), content, 0o600);
+      await (await session(pveNode)).writeFile(path.posix.join(dir, file), content, 0o600);
+    },
+    async remove(file, pveNode) {
+      await (await session(pveNode)).removeFile(path.posix.join(dir, file));
     },
     async close() {
-      if (session) (await session.catch(() => undefined))?.close();
+      for (const s of sessions.values()) (await s.catch(() => undefined))?.close();
+      sessions.clear();
     },
   };
 }

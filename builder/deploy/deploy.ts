@@ -9,7 +9,7 @@ import { describeGateFailure, waitHealthy, type GateResult, type GateTiming, typ
 import { proxmoxOf, type SnippetMode } from './node-vm.js';
 import { planDeploy, type DeployPlan } from './plan.js';
 import { listTemplates, selectTemplate, type TemplateInfo } from './templates.js';
-import { createNodeVm, startVm, type VmContext } from './vm-ops.js';
+import { checkClonePlacement, createNodeVm, startVm, type VmContext } from './vm-ops.js';
 
 export interface DeployOptions {
   resolved: Cluster;
@@ -58,6 +58,8 @@ export async function deploy(client: ProxmoxClient, opts: DeployOptions): Promis
   const template = await findTemplate(client, opts.resolved, opts.template, '--template');
   const plan: DeployPlan = planDeploy({ resolved: opts.resolved, mode: opts.mode, template, existing: await client.api.clusterVms() });
   const ctx: VmContext = { client, cluster: plan.cluster, snippets: opts.snippets, log };
+  // A clone the server would refuse (another node, local storage) is refused before anything changes.
+  await checkClonePlacement(client, template, plan.actions.filter((a) => a.kind === 'create').map((a) => a.vm.pveNode ?? template.node), plan.clone);
 
   const outcomes: NodeOutcome[] = [];
   const toGate: { outcome: NodeOutcome; address: string }[] = [];

@@ -13,11 +13,16 @@ export const nodeTag = (cluster: string, node: string): string => `ober-node_${c
 /** Marks the data a VM was given (digest of its vendor data and cloud-init settings). */
 export const dataTag = (digest: string): string => `ober-data_${digest.slice(0, 16)}`;
 
-/** Snippet file: per data digest, so a rollout that changes data never rewrites the old VM's snippet. */
-export const snippetFile = (cluster: string, node: string, digest: string): string => `${cluster}-${node}-${digest.slice(0, 12)}.yaml`;
+/** Marks an old VM kept stopped (onboot=0) beside its replacement until the rollout is done. */
+export const RETIRED_TAG = 'ober-retired';
 
-/** NoCloud seed ISO of one VM (its network-config names the VM's MAC). */
-export const seedIsoFile = (cluster: string, node: string, vmid: number | string): string => `${cluster}-${node}-${vmid}-seed.iso`;
+/**
+ * File name of a VM's data carrier (vendor-data snippet or seed ISO): per VM and per content, so no
+ * two VMs ever share one — a replacement that takes over a pinned VMID gets a new file, the old
+ * VM's stays until that VM is gone for good, and removing a VM's carrier never touches another's.
+ */
+export const carrierFile = (cluster: string, node: string, vmid: number | string, contentHash: string, ext: 'yaml' | 'iso'): string =>
+  `${cluster}-${node}-${vmid}-${contentHash.slice(0, 12)}.${ext}`;
 
 export function tagsOf(vm: Pick<ClusterVm, 'tags'>): string[] {
   return (vm.tags ?? '').split(/[;,\s]+/).filter(Boolean).map((t) => t.toLowerCase());

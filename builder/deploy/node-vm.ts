@@ -9,7 +9,7 @@ import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js'
 import type { Cluster, NodeSpec, ProxmoxSpec } from '../../firstboot/model/schema.js';
 import type { QemuSettings } from '../proxmox/api.js';
 import { OBER_TAG } from '../proxmox/template.js';
-import { dataTag, nodeTag, snippetFile, vmName } from './identity.js';
+import { dataTag, nodeTag, vmName } from './identity.js';
 
 export type SnippetMode = 'sftp' | 'iso';
 
@@ -28,7 +28,8 @@ export interface NodeVm {
   digest: string;
   /** Set on the clone after it is made (tags without the template's, which the clone inherits). */
   settings: QemuSettings;
-  snippet?: { storage: string; file: string; volid: string };
+  /** sftp mode: the snippet's storage; its file is named per VM when the VM exists (carrierFile). */
+  snippet?: { storage: string };
   seed?: { storage: string; userData: string; metaData: (vmid: number | string) => string; networkConfig: (mac: string) => string };
 }
 
@@ -81,18 +82,16 @@ export function nodeVm(resolved: Cluster, node: NodeSpec, mode: SnippetMode): No
     vendorData,
     digest,
   };
-  if (mode === 'sftp') {
-    const file = snippetFile(resolved.name, node.name, digest);
-    const volid = `${px.snippetStorage}:snippets/${file}`;
-    return { ...common, settings: { ...given, tags, cicustom: `vendor=${volid}` }, snippet: { storage: px.snippetStorage, file, volid } };
-  }
+  if (mode === 'sftp') return { ...common, settings: { ...given, tags }, snippet: { storage: px.snippetStorage } };
   return {
     ...common,
     settings: { ...given, tags },
     seed: {
       storage: px.snippetStorage,
-      userData: seedUserData(px, node.name),
-      metaData: (vmid) => `instance-id: ober-${digest.slice(0, 16)}-${vmid}\nlocal-hostname: ${node.name}\n`,
+      // The host name Proxmox's own cloud-init drive gives (PVE/QemuServer/Cloudinit.pm: the VM
+      // name), so a node is called the same in both modes.
+      userData: seedUserData(px, vmName(resolved.name, node.name)),
+      metaData: (vmid) => `instance-id: ober-${digest.slice(0, 16)}-${vmid}\nlocal-hostname: ${vmName(resolved.name, node.name)}\n`,
       networkConfig: (nicMac) => seedNetworkConfig(px, cidr.address, cidr.prefix, node.gateway, nicMac),
     },
   };

@@ -5,7 +5,7 @@ import { ConfigError, type ConfigIssue } from '../../firstboot/lib/errors.js';
 import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { requests, type ApiRequest, type ClusterVm } from '../proxmox/api.js';
-import { dataTag, nodeTag, seedIsoFile, tagsOf } from './identity.js';
+import { dataTag, nodeTag, RETIRED_TAG, tagsOf } from './identity.js';
 import { nodeVm, proxmoxOf, type NodeVm, type SnippetMode } from './node-vm.js';
 import type { TemplateInfo } from './templates.js';
 import type { CloneChoice } from './vm-ops.js';
@@ -22,10 +22,10 @@ export interface DeployPlan {
   actions: NodeAction[];
 }
 
-/** The VMs of one node (by its node tag), templates excluded. */
-export function nodeVms(existing: readonly ClusterVm[], cluster: string, node: string): ClusterVm[] {
+/** The VMs of one node (by its node tag), templates and retired VMs (kept by a rollout) excluded. */
+export function nodeVms(existing: readonly ClusterVm[], cluster: string, node: string, opts: { retired?: boolean } = {}): ClusterVm[] {
   const tag = nodeTag(cluster, node);
-  return existing.filter((vm) => vm.type === 'qemu' && !vm.template && tagsOf(vm).includes(tag));
+  return existing.filter((vm) => vm.type === 'qemu' && !vm.template && tagsOf(vm).includes(tag) && (opts.retired || !tagsOf(vm).includes(RETIRED_TAG)));
 }
 
 export function cloneChoice(resolved: Cluster): CloneChoice {
@@ -117,7 +117,6 @@ export function describeCreate(plan: Pick<DeployPlan, 'cluster' | 'clone'> & { t
   const vmid = vm.vmid ?? `<vmid of ${vm.node}>`;
   const wait = 'then poll the task until it stops';
   const calls: PlannedCall[] = [];
-  if (vm.snippet) calls.push({ method: 'SFTP', path: snippetPath(vm.snippet.file), params: { mode: '0600', bytes: Buffer.byteLength(vm.vendorData) }, note: `vendor data for ${vm.node} (shown below)` });
   if (vm.vmid === undefined) calls.push(call(requests.nextId(), 'a free VMID (not reserved: on "already exists" the next one is tried)'));
   calls.push(
     call(
@@ -133,8 +132,15 @@ export function describeCreate(plan: Pick<DeployPlan, 'cluster' | 'clone'> & { t
   );
   calls.push(call(requests.vmConfig(pveNode, vmid), mac ? undefined : "read the clone's MAC (kept in net0)"));
   const settings = { ...vm.settings, tags: `${vm.settings.tags};${t.tag ?? '<template tag>'}`, net0: vm.settings.net0?.replace(/^virtio(?:=[^,]*)?/, `virtio=${mac ?? '<MAC of the clone>'}`) };
+  // Carriers are named per VM and content (carrierFile), on the storage of the VM's own node.
+  const carrier = (ext: string) => `${plan.cluster}-${vm.node}-${vmid}-<sha256 of its content>.${ext}`;
+  if (vm.snippet) {
+    const name = carrier('yaml');
+    calls.push({ method: 'SFTP', path: `${pveNode}:${snippetPath(name)}`, params: { mode: '0600', bytes: Buffer.byteLength(vm.vendorData) }, note: `vendor data for ${vm.node} (shown below), on the host of ${pveNode}` });
+    Object.assign(settings, { cicustom: `vendor=${vm.snippet.storage}:snippets/${name}` });
+  }
   if (vm.seed) {
-    const name = seedIsoFile(plan.cluster, vm.node, vmid);
+    const name = carrier('iso');
     calls.push({ method: 'LOCAL', path: `genisoimage -volid cidata ${name}`, params: { files: 'user-data meta-data network-config vendor-data' } });
     calls.push(call({ ...requests.upload(pveNode, vm.seed.storage, 'iso'), params: { content: 'iso', filename: name } }, wait));
     Object.assign(settings, { scsi1: `${vm.seed.storage}:iso/${name},media=cdrom` });

@@ -27,6 +27,16 @@ export interface StorageInfo {
   total?: number;
 }
 
+export interface ClusterStatusEntry {
+  type: 'cluster' | 'node';
+  name: string;
+  /** Nodes: the node's cluster address. */
+  ip?: string;
+  /** Nodes: 1 for the node that answered the call. */
+  local?: number;
+  online?: number;
+}
+
 export interface StorageVolume {
   volid: string;
   content: string;
@@ -156,6 +166,9 @@ export const requests = {
       content,
       ...(sha256 ? { 'checksum-algorithm': 'sha256', checksum: sha256 } : {}),
     }),
+  /** Remove a volume (a seed ISO, a snippet) from a storage; answers with a UPID. */
+  deleteVolume: (node: string, storage: string, volid: string) => req('DELETE', apiPath`/nodes/${node}/storage/${storage}/content/${volid}`),
+  clusterStatus: () => req('GET', '/cluster/status'),
   vms: (node: string) => req('GET', apiPath`/nodes/${node}/qemu`),
   createVm: (node: string, vmid: Id, settings: QemuSettings) => req('POST', apiPath`/nodes/${node}/qemu`, { vmid, ...settingsParams(settings) }),
   vmConfig: (node: string, vmid: Id) => req('GET', apiPath`/nodes/${node}/qemu/${vmid}/config`),
@@ -228,6 +241,15 @@ export class ProxmoxApi implements TaskCalls {
     const r = requests.upload(node, storage, opts.content, opts.sha256);
     const fields = Object.fromEntries(Object.entries(r.params).map(([k, v]) => [k, String(v)]));
     return this.http.upload(r.path, fields, opts.file, onProgress);
+  }
+
+  deleteVolume(node: string, storage: string, volid: string): Promise<string> {
+    return this.send(requests.deleteVolume(node, storage, volid));
+  }
+
+  /** The cluster and its nodes, each with the address corosync knows it by. */
+  clusterStatus(): Promise<ClusterStatusEntry[]> {
+    return this.send(requests.clusterStatus());
   }
 
   vms(node: string): Promise<VmSummary[]> {

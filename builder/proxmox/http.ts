@@ -54,7 +54,7 @@ export class ProxmoxHttp {
     return withRetry(
       this.retry,
       (e) => isRetryableLock(e) || (method === 'GET' && isDropped(e)),
-      async () => this.send<T>(method, path, params, await this.auth.headers(method)),
+      () => this.sendAuthenticated<T>(method, path, params),
       (e, attempt, delay) => this.opts.onRetry?.(`${(e as Error).message}; retry ${attempt}/${this.retry.attempts - 1} in ${delay} ms`),
     ).catch((e: unknown) => {
       if (isRetryableLock(e)) {
@@ -68,6 +68,22 @@ export class ProxmoxHttp {
       }
       throw e;
     });
+  }
+
+  /**
+   * Send with the current credentials. A ticket the server refuses (401: it expired by the server's
+   * clock, or pveproxy restarted with a new key) is renewed by logging in again, once: the refused
+   * request changed nothing, so sending it again is safe. A token refused stays refused.
+   */
+  private async sendAuthenticated<T>(method: Method, path: string, params: Params): Promise<T> {
+    const headers = await this.auth.headers(method);
+    try {
+      return await this.send<T>(method, path, params, headers);
+    } catch (e) {
+      if (!(e instanceof ProxmoxError && e.kind === 'auth' && this.opts.credentials.kind === 'password')) throw e;
+      this.auth.reset();
+      return this.send<T>(method, path, params, await this.auth.headers(method));
+    }
   }
 
   /**

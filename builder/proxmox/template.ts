@@ -61,9 +61,11 @@ export interface Hardware {
   memory: number;
   bios: 'ovmf' | 'seabios';
   bridge: string;
+  /** OVMF only: enroll Proxmox's default Secure Boot keys (Microsoft's, which sign shim). */
+  secureBoot: boolean;
 }
 
-export const DEFAULT_HARDWARE: Hardware = { cores: 2, memory: 2048, bios: 'ovmf', bridge: 'vmbr0' };
+export const DEFAULT_HARDWARE: Hardware = { cores: 2, memory: 2048, bios: 'ovmf', bridge: 'vmbr0', secureBoot: true };
 
 /** The appliance's VM, as the design fixes it. Pure: used for the real call and for --dry-run. */
 export function templateSettings(p: { identity: TemplateIdentity; hardware: Hardware; diskStorage: string; importVolid: string }): QemuSettings {
@@ -74,9 +76,10 @@ export function templateSettings(p: { identity: TemplateIdentity; hardware: Hard
     ostype: 'l26',
     machine: 'q35',
     bios: hw.bios,
-    // The image boots with either firmware; OVMF needs its variable store. Keys are not enrolled:
-    // the appliance kernel is not signed for Secure Boot.
-    ...(hw.bios === 'ovmf' ? { efidisk0: `${diskStorage}:1,efitype=4m,pre-enrolled-keys=0` } : {}),
+    // The image boots with either firmware; OVMF needs its variable store. With the keys enrolled
+    // (Microsoft's, as Proxmox pre-enrolls them) Secure Boot is on: the image boots the signed shim,
+    // GRUB and Debian kernel, and the image tests boot it so. `secureBoot: false` leaves it off.
+    ...(hw.bios === 'ovmf' ? { efidisk0: `${diskStorage}:1,efitype=4m,pre-enrolled-keys=${hw.secureBoot ? 1 : 0}` } : {}),
     cpu: 'host',
     cores: hw.cores,
     memory: hw.memory,
@@ -120,8 +123,12 @@ export interface TemplateResult {
   uploaded: boolean;
 }
 
-/** `import` content (uploading disk images for import-from) arrived in Proxmox VE 8.2. */
-const MIN_VERSION: [number, number] = [8, 2];
+/**
+ * `import` content arrived in Proxmox VE 8.2, but its upload call took only `.ova` files until
+ * libpve-storage-perl 8.3.6 (Proxmox VE 8.4) added qcow2, raw and vmdk (pve-storage
+ * PVE/Storage.pm UPLOAD_IMPORT_EXT_RE_1): the oldest version this tool can upload an image to.
+ */
+export const MIN_VERSION: [number, number] = [8, 4];
 const NEXTID_ATTEMPTS = 3;
 
 /** The calls `createTemplate` makes, in order, with `<placeholders>` for what earlier answers decide. */
@@ -156,7 +163,10 @@ export async function createTemplate(client: ProxmoxClient, opts: TemplateOption
 
   const { version } = await api.version();
   if (!versionAtLeast(version, MIN_VERSION)) {
-    throw new ApiError(`Proxmox VE ${version} is too old: uploading disk images for import needs ${MIN_VERSION.join('.')} or newer`);
+    throw new ApiError(
+      `Proxmox VE ${version} is too old: uploading a qcow2 image as import content needs ${MIN_VERSION.join('.')} or newer ` +
+        `(8.2 and 8.3 take only .ova there). Upgrade the Proxmox nodes (apt full-upgrade) and run again.`,
+    );
   }
 
   const existing = findTagged(await api.clusterVms(), identity.tag);

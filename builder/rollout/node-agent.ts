@@ -1,6 +1,7 @@
 // Taking a node out of service before its VM is stopped: the node's own `ober stop` (withdraw or
 // hand over its VIPs, drain HAProxy), run over SSH. An interface, so tests use a fake.
 import { shellQuote } from '../../firstboot/lib/errors.js';
+import { forgetHostKey } from '../ssh/known-hosts.js';
 import { openSsh, type SshTarget } from '../ssh/session.js';
 
 export interface DrainResult {
@@ -10,6 +11,8 @@ export interface DrainResult {
 
 export interface NodeAgent {
   drain(node: string, address: string): Promise<DrainResult>;
+  /** Another VM answers at the node's address now (new SSH host keys): forget the recorded ones. */
+  replaced?(node: string, address: string): Promise<void>;
 }
 
 export interface SshAgentOptions extends Omit<SshTarget, 'host'> {
@@ -32,6 +35,9 @@ export function sshNodeAgent(o: SshAgentOptions): NodeAgent {
       } finally {
         session.close();
       }
+    },
+    async replaced(_node, address) {
+      await forgetHostKey(o.knownHostsFile, address, o.port);
     },
   };
 }

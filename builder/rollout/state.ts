@@ -4,6 +4,22 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import type { TemplateInfo } from '../deploy/templates.js';
+import type { Carrier } from '../deploy/vm-ops.js';
+import type { QemuSettings } from '../proxmox/api.js';
+
+export interface OldVm {
+  vmid: number;
+  mac?: string;
+  /** Its onboot before it was retired (restored when it serves again). */
+  onboot?: boolean;
+  /** Its snippet or seed ISO: kept while the VM may come back, removed when it is gone for good. */
+  carriers?: Carrier[];
+  /**
+   * A pinned VMID: the old VM was destroyed to free its VMID for the replacement. What it takes to
+   * make it again on a rollback: its template and settings (its carriers are kept).
+   */
+  destroyed?: { templateTag: string; settings: QemuSettings };
+}
 
 /**
  * A node's progress, in order. `drained`: `ober stop` took it out of service; `old-stopped`: its
@@ -17,7 +33,7 @@ export interface NodeRollout {
   pveNode: string;
   step: NodeStep;
   /** The VM being replaced; absent for a node that had none. */
-  old?: { vmid: number; mac?: string };
+  old?: OldVm;
   new?: { vmid: number };
   /** The node already ran the target with this data. */
   skip?: boolean;

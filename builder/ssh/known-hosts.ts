@@ -2,7 +2,7 @@
 // plain and hashed (`|1|salt|hmac`) host entries, `[host]:port` for ports other than 22, and
 // @revoked. Wildcard patterns are not expanded (entries written by ssh-keyscan/ssh never have them).
 import { createHmac } from 'node:crypto';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** strict: the key must be listed; accept-new: an unknown host is recorded (OpenSSH StrictHostKeyChecking=accept-new). */
@@ -64,4 +64,31 @@ export async function verifyHostKey(file: string, host: string, port: number, ke
   await mkdir(path.dirname(file), { recursive: true });
   await appendFile(file, `${name} ${type} ${b64}\n`, { mode: 0o600 });
   return { ok: true, recorded: true };
+}
+
+/**
+ * Forget the keys recorded for a host (`ssh-keygen -R`): its machine was replaced by one with new
+ * host keys (a node's VM makes its keys at first boot), so the next contact records the new key
+ * under accept-new instead of refusing it as a changed key. @revoked lines stay.
+ */
+export async function forgetHostKey(file: string, host: string, port: number): Promise<boolean> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  const name = hostEntryName(host, port);
+  const lines = text.split('\n');
+  const kept = lines.filter((raw) => {
+    const fields = raw.trim().split(/\s+/);
+    if (!raw.trim() || raw.trim().startsWith('#') || fields[0]?.startsWith('@')) return true;
+    return !hostMatches(fields[0] ?? '', name);
+  });
+  if (kept.length === lines.length) return false;
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, kept.join('\n'), { mode: 0o600 });
+  await rename(tmp, file);
+  return true;
 }

@@ -23,6 +23,8 @@ export interface SshSession {
   /** Write `content` to `remotePath` with `mode`: a temporary file renamed into place, so a reader never sees half a file. */
   writeFile(remotePath: string, content: string, mode: number): Promise<void>;
   readFile(remotePath: string): Promise<string>;
+  /** Remove a file; one that does not exist is not an error. */
+  removeFile(remotePath: string): Promise<void>;
   /** Run argv (quoted for the remote shell); resolves with exit code and output. */
   exec(argv: readonly string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }>;
   close(): void;
@@ -86,6 +88,16 @@ export async function openSsh(t: SshTarget): Promise<SshSession> {
         await sftpCall(`remove ${tmp}`, (cb) => s.unlink(tmp, cb)).catch(() => {});
         throw e;
       });
+    },
+    async removeFile(remotePath) {
+      const s = await getSftp();
+      await new Promise<void>((resolve, reject) =>
+        s.unlink(remotePath, (e) => {
+          // SFTP status 2 is SSH_FX_NO_SUCH_FILE (draft-ietf-secsh-filexfer-02 §7).
+          if (!e || (e as Error & { code?: number }).code === 2) resolve();
+          else reject(new ApiError(`SFTP remove ${remotePath} on ${where}: ${e.message}`));
+        }),
+      );
     },
     async readFile(remotePath) {
       const s = await getSftp();

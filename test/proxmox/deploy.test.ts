@@ -86,7 +86,7 @@ describe.each(EXAMPLES.map((f) => [path.basename(f), f]))('deploy %s', (_name, f
 
     for (const [i, node] of resolved.nodes.entries()) {
       const c = env.pve.cluster.vms.get(base + i)?.config ?? {};
-      const snippet = /^vendor=local:snippets\/([a-z0-9-]+\.yaml)$/.exec(c.cicustom ?? '')?.[1];
+      const snippet = new RegExp(`^vendor=local:snippets/(${resolved.name}-${node.name}-${base + i}-[0-9a-f]{12}\\.yaml)$`).exec(c.cicustom ?? '')?.[1];
       expect(snippet, c.cicustom).toBeDefined();
       expect(c.ipconfig0).toBe(`ip=${node.address},gw=${node.gateway}`);
       expect(c.ciupgrade).toBe('0');
@@ -191,11 +191,13 @@ describe('deploy decisions and faults', () => {
     expect(r.ok).toBe(true);
     const vmid = r.nodes[0]?.vmid as number;
     const c = env.pve.cluster.vms.get(vmid)?.config ?? {};
-    expect(c.scsi1).toBe(`local:iso/s3-ingress-ober1-${vmid}-seed.iso,media=cdrom`);
+    // named per VM and content: a later VM with this VMID never finds this seed under its name
+    const volid = new RegExp(`^local:iso/s3-ingress-ober1-${vmid}-[0-9a-f]{12}\\.iso$`).exec(c.scsi1?.replace(/,media=cdrom$/, '') ?? '')?.[0];
+    expect(volid, c.scsi1).toBeDefined();
     expect(c.cicustom).toBeUndefined();
     expect(c.ipconfig0).toBeUndefined();
     const iso = path.join(env.dir, 'seed.iso');
-    await writeFile(iso, env.pve.cluster.uploads.get(`local:iso/s3-ingress-ober1-${vmid}-seed.iso`) as Buffer);
+    await writeFile(iso, env.pve.cluster.uploads.get(volid as string) as Buffer);
     const md = await readMetadata({ path: iso });
     expect(validateNodeData(md.ober?.doc, 'seed').value.node).toBe('ober1');
     expect(md.defaultUser).toBe('ober');

@@ -14,7 +14,7 @@ import { connect } from '../../builder/proxmox/client.js';
 import { DEFAULT_HARDWARE, createTemplate } from '../../builder/proxmox/template.js';
 import type { NodeAgent } from '../../builder/rollout/node-agent.js';
 import { RolloutStopped, planRollout, runRollout, type RolloutDeps } from '../../builder/rollout/rollout.js';
-import { verifyHostKey } from '../../builder/ssh/known-hosts.js';
+import { forgetHostKey, verifyHostKey } from '../../builder/ssh/known-hosts.js';
 import { EXAMPLES } from '../helpers/fixtures.js';
 import { FAST, fakeImage, setup, type Env } from './helpers.js';
 import { startSshd, type TestSshd } from './sshd.js';
@@ -44,22 +44,25 @@ afterAll(async () => {
   await env.close();
   for (const h of Object.values(hosts)) await h.stop();
 });
+/** Each test starts from the templates alone (VMs and seed ISOs dropped behind the tool's back). */
 afterEach(() => {
   for (const [id, vm] of env.pve.cluster.vms) if (vm.config.template !== '1') env.pve.cluster.vms.delete(id);
+  for (const n of PVE_NODES) for (const s of env.pve.cluster.node(n).storages.values()) for (const [volid, v] of s.volumes) if (v.content === 'iso') s.volumes.delete(volid);
   env.pve.requests.length = 0;
 });
 
 const ok: HealthProbes = { nodeHealth: async () => ({ ok: true, status: 200 }), announced: async () => ({ ok: true, status: 200 }) };
 const timing = { timeoutMs: 2000, intervalMs: 10 };
 
-/** Today's single snippet host: the one PROXMOX_URL names (pve1). */
-const pve1Snippets = () => {
-  const h = hosts.pve1 as TestSshd;
-  return sftpSnippets({ host: '127.0.0.1', port: h.port, username: h.user, keyFile: h.keyFile, knownHostsFile: h.knownHosts, hostKeyPolicy: 'strict' }, '/var/lib/vz/snippets');
-};
+/** Each Proxmox node's own host (an sshd chrooted into its own root) gets the snippets of its VMs. */
+const nodeSnippets = () =>
+  sftpSnippets((pveNode) => {
+    const h = hosts[pveNode] as TestSshd;
+    return { host: '127.0.0.1', port: h.port, username: h.user, keyFile: h.keyFile, knownHostsFile: h.knownHosts, hostKeyPolicy: 'strict' };
+  }, '/var/lib/vz/snippets');
 
 async function runDeploy(resolved: Cluster, over: Partial<DeployOptions> = {}) {
-  const o: DeployOptions = { resolved, mode: 'sftp', snippets: pve1Snippets(), probes: ok, timing, template: '0.1.0', ...over };
+  const o: DeployOptions = { resolved, mode: 'sftp', snippets: nodeSnippets(), probes: ok, timing, template: '0.1.0', ...over };
   try {
     return await deploy(env.client, o);
   } finally {
@@ -113,6 +116,7 @@ describe('issue 13 defects against the double as the real server behaves', () =>
 
   it('6. refuses `target` for a template on local storage before changing anything, naming the fix', async () => {
     const local = await createTemplate(env.client, { image: await fakeImage(env.dir, 'debian-12_0.0.9.qcow2'), node: 'pve1', storage: 'local-lvm', hardware: DEFAULT_HARDWARE });
+    env.pve.requests.length = 0;
     try {
       const err = await runDeploy(base, { snippets: undefined, mode: 'iso', template: '0.0.9' }).then(
         () => new Error('deploy succeeded'),
@@ -175,6 +179,9 @@ describe('issue 13 rollout defects', () => {
         const v = await verifyHostKey(knownHosts, address, 22, keyOf(vm.vmid), 'accept-new');
         if (!v.ok) refused.push(node);
         return v.ok ? { ok: true, detail: 'stopped' } : { ok: false, detail: v.reason };
+      },
+      async replaced(_node, address) {
+        await forgetHostKey(knownHosts, address, 22);
       },
     };
   }

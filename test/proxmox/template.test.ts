@@ -76,7 +76,7 @@ describe('template create', () => {
     });
     expect(c.net0).toMatch(/^virtio=BC:24:11:[0-9A-F:]{8},bridge=vmbr0,queues=2$/);
     expect(parseDisk(c.scsi0 ?? '')).toEqual({ file: `local-lvm:base-${first.vmid}-disk-1`, opts: { discard: 'on', iothread: '1', size: '300000' } });
-    expect(parseDisk(c.efidisk0 ?? '').opts).toMatchObject({ efitype: '4m', 'pre-enrolled-keys': '0' });
+    expect(parseDisk(c.efidisk0 ?? '').opts).toMatchObject({ efitype: '4m', 'pre-enrolled-keys': '1' }); // Secure Boot on
     expect(c.scsi1).toBe(`local-lvm:vm-${first.vmid}-cloudinit,media=cdrom,size=4M`);
     expect(Object.keys(c).filter((k) => /^(ide|sata)\d+$/.test(k))).toEqual([]); // no AHCI/IDE in the cloud kernel
     // the imported disk is the uploaded image
@@ -87,6 +87,11 @@ describe('template create', () => {
     expect(second).toMatchObject({ status: 'exists', vmid: first.vmid, uploaded: false });
     expect(env.pve.calls('POST')).toEqual([]);
     expect(steps.at(-1)).toContain('already exists');
+  });
+
+  it('turns Secure Boot off on request (no keys enrolled)', async () => {
+    const r = await createTemplate(env.client, options({ hardware: { ...DEFAULT_HARDWARE, secureBoot: false }, vmid: 4343 }));
+    expect(parseDisk(env.pve.cluster.vms.get(r.vmid)?.config.efidisk0 ?? '').opts).toMatchObject({ 'pre-enrolled-keys': '0' });
   });
 
   it('builds a SeaBIOS template without an EFI disk', async () => {
