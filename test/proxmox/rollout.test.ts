@@ -209,7 +209,7 @@ describe('the SSH node agent', () => {
   it('runs the stop command on the node, records its host key on first contact, and reports a failure', async () => {
     const knownHosts = path.join(sshd.dir, 'nodes_known_hosts');
     const agent = (command: string[]) =>
-      sshNodeAgent({ port: sshd.port, username: sshd.user, keyFile: sshd.keyFile, knownHostsFile: knownHosts, hostKeyPolicy: 'accept-new', command, timeoutMs: 5000 });
+      sshNodeAgent({ port: sshd.port, username: sshd.user, keyFile: sshd.keyFile, knownHostsFile: knownHosts, hostKeyPolicy: 'accept-new', command, timeoutMs: 30_000 }) // generous: the machine may be loaded;
     expect(await agent(['echo', 'stopped']).drain('ober1', '127.0.0.1')).toEqual({ ok: true, detail: 'echo stopped on ober1: done' });
     expect(await readFile(knownHosts, 'utf8')).toMatch(new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} ssh-ed25519 `));
     const r = await agent(['sh', '-c', 'echo no sudo >&2; exit 3']).drain('ober1', '127.0.0.1');
