@@ -1,3 +1,5 @@
+import type { Lab } from './netns.js';
+
 // Small programs the lab runs inside its namespaces with `node -e`: the HTTP backend standing in
 // for Ceph RGW, and the client's prober. Self-contained source strings, so they work the same from
 // the test suite and from the bundled admin tool.
@@ -6,7 +8,7 @@
  * The backend: answers every request with 200 and the peer address (= which node's HAProxy
  * forwarded it), on every address of its namespace; `?delay=MS` (at most 10 s) holds the answer
  * back, so requests are in flight when a drill moves traffic; `?stream=MS` makes it a download of
- * 16 KiB every 10 ms for MS ms (a long transfer, for ECMP rehash effects). Replace with `BackendProvider` for RGW.
+ * 16 KiB every 10 ms for MS ms (a long transfer, for ECMP rehash effects). Ceph RGW replaces it where S3 matters (ceph-backend.ts).
  */
 export const BACKEND_JS = String.raw`
 const http = require('node:http');
@@ -85,17 +87,27 @@ export interface ProbeRecord {
 }
 
 /**
- * Where the lab's backends come from. The default is the node:http server above, one address per
- * backend group; a Ceph RGW provider (see shared/ceph-rgw) would start radosgw instead and answer
- * with its own addresses.
+ * Where the lab's backends come from: the node:http server above (default), or Ceph RGW
+ * (`CephRgwBackend` in ceph-backend.ts). Every backend group gets one address in the backend
+ * namespace; each (address, port) is one server of the group.
  */
 export interface BackendProvider {
   name: string;
-  /** Program to run in the backend namespace, listening on every address given to it. */
-  argv(port: number): string[];
+  /** Ports each backend address serves on. */
+  readonly ports: readonly number[];
+  /** Start the backends in the backend namespace, serving on every address given. */
+  start(lab: Lab, ns: string, addresses: readonly string[]): Promise<void>;
 }
 
-export const nodeHttpBackend: BackendProvider = {
+export const NODE_HTTP_PORT = 8080;
+
+export const nodeHttpBackend: BackendProvider & { argv(port: number): string[] } = {
   name: 'node:http',
+  ports: [NODE_HTTP_PORT],
   argv: (port) => [process.execPath, '-e', BACKEND_JS, String(port)],
+  start(lab, ns) {
+    // One server on every address of the namespace (it listens on 0.0.0.0).
+    lab.spawn(ns, 'backend', nodeHttpBackend.argv(NODE_HTTP_PORT), { stdin: 'pipe' });
+    return Promise.resolve();
+  },
 };

@@ -5,6 +5,7 @@
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { intToIp, ipToInt, networkOf, parseCidr, type Cidr } from '../../firstboot/model/net.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
+import { NODE_HTTP_PORT } from './apps.js';
 
 export interface LabPlan {
   mode: Cluster['mode'];
@@ -15,7 +16,7 @@ export interface LabPlan {
   /** Point-to-point client ↔ router. */
   client: { address: string; routerSide: string; prefix: number; net: string };
   /** Backend network: node side and one address per backend group. */
-  backendNet: { net: string; prefix: number; nodeAddress: (i: number) => string; server: (k: number) => string; port: number };
+  backendNet: { net: string; prefix: number; nodeAddress: (i: number) => string; server: (k: number) => string };
   nodes: { name: string; address: string; index: number }[];
   vips: { name: string; address: string; backend: string }[];
   /** Router AS (the nodes' peerAs). */
@@ -62,7 +63,6 @@ export function planLab(cluster: Cluster): LabPlan {
       prefix: 24,
       nodeAddress: (i) => intToIp(base + 256 + 11 + i),
       server: (k) => intToIp(base + 256 + 200 + k),
-      port: 8080,
     },
     nodes: nodes.map(({ name, address, index }) => ({ name, address, index })),
     vips: cluster.vips.map((v) => ({ name: v.name, address: v.address, backend: v.backend })),
@@ -75,7 +75,8 @@ export function planLab(cluster: Cluster): LabPlan {
  * lab cannot raise RLIMIT_NOFILE the way ober-http.service's LimitNOFILE= does (no
  * CAP_SYS_RESOURCE in a container), so HAProxy's maxconn is capped to what the limit allows.
  */
-export function labCluster(cluster: Cluster, plan: LabPlan, opts: { maxFiles?: number } = {}): Cluster {
+export function labCluster(cluster: Cluster, plan: LabPlan, opts: { maxFiles?: number; backendPorts?: readonly number[] } = {}): Cluster {
+  const ports = opts.backendPorts ?? [NODE_HTTP_PORT];
   const maxconn = opts.maxFiles ? Math.min(cluster.haproxy.maxconn, Math.floor((opts.maxFiles - 200) / 2)) : cluster.haproxy.maxconn;
   const clientNet = `${plan.client.net}/${plan.client.prefix}`;
   const backendNet = `${plan.backendNet.net}/${plan.backendNet.prefix}`;
@@ -94,7 +95,7 @@ export function labCluster(cluster: Cluster, plan: LabPlan, opts: { maxFiles?: n
     haproxy: { ...cluster.haproxy, maxconn },
     backends: cluster.backends.map((b, k) => ({
       ...b,
-      servers: `${plan.backendNet.server(k)}:${plan.backendNet.port}`,
+      servers: ports.map((p) => `${plan.backendNet.server(k)}:${p}`).join(','),
       tls: { ...b.tls, enabled: false },
     })),
     whitelists: {

@@ -93,7 +93,8 @@ const BACKEND_IF = 'bk0';
 export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOptions = {}): Promise<LabTopology> {
   const log = opts.log ?? (() => {});
   const plan = planLab(userCluster);
-  const cluster = labCluster(userCluster, plan, { maxFiles: await hardFileLimit() });
+  const backend = opts.backend ?? nodeHttpBackend;
+  const cluster = labCluster(userCluster, plan, { maxFiles: await hardFileLimit(), backendPorts: backend.ports });
   const program = nodeProgram();
   const ns = {
     client: await lab.addNs('client'),
@@ -137,8 +138,8 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
   for (let k = 0; k < cluster.backends.length; k++) {
     await lab.exec(ns.backend, ['ip', 'addr', 'add', `${plan.backendNet.server(k)}/${plan.backendNet.prefix}`, 'dev', 'eth0']);
   }
-  const backend = opts.backend ?? nodeHttpBackend;
-  lab.spawn(ns.backend, 'backend', backend.argv(plan.backendNet.port), { stdin: 'pipe' });
+  log(`starting the backends (${backend.name})`);
+  await backend.start(lab, ns.backend, cluster.backends.map((_, k) => plan.backendNet.server(k)));
 
   const nodes: LabNode[] = [];
   for (const n of plan.nodes) {

@@ -1,0 +1,219 @@
+// A throw-away Ceph cluster as the lab's S3 backend: 1 mon, 1 OSD (memstore), N radosgw (beast),
+// built by hand inside one network namespace (no systemd, no cephadm, no mgr). The RGWs listen on
+// the backend namespace's addresses; mon and OSD stay on that namespace's loopback.
+//
+// Built after shared/ceph-rgw (a hand-made reference); its measured pitfalls are cited as
+// "ceph note N" (shared/ceph-rgw/NOTES.md). Every process is started through the Lab, so teardown
+// stops it by PID whatever happens.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { requireTools, run, type ToolRequirement } from '../../firstboot/lib/exec.js';
+import { signal, sleep, type Lab, type LabProcess } from './netns.js';
+
+export const CEPH_TOOLS: ToolRequirement[] = [
+  { tool: 'ceph-mon', purpose: 'run the lab’s Ceph monitor (S3 backend)', debianPackage: 'ceph-mon' },
+  { tool: 'ceph-osd', purpose: 'run the lab’s Ceph OSD (S3 backend)', debianPackage: 'ceph-osd' },
+  { tool: 'radosgw', purpose: 'run the lab’s Ceph RGW (S3 backend)', debianPackage: 'radosgw' },
+  { tool: 'radosgw-admin', purpose: 'create the lab’s S3 user', debianPackage: 'radosgw' },
+  { tool: 'ceph', purpose: 'drive the lab’s Ceph cluster', debianPackage: 'ceph-common' },
+  { tool: 'ceph-authtool', purpose: 'create the lab’s Ceph keys', debianPackage: 'ceph-common' },
+  { tool: 'monmaptool', purpose: 'create the lab’s Ceph monitor map', debianPackage: 'ceph-common' },
+];
+
+export interface CephOptions {
+  ns: string;
+  dir: string;
+  /** One radosgw per listener (address inside `ns`, port). */
+  rgw: readonly { address: string; port: number }[];
+  /** memstore capacity; RSS is ~1.8× the stored bytes (ceph note 4: a full memstore hangs PUTs). */
+  memstoreGiB?: number;
+  /** Extra `[client]` lines for the radosgw instances (e.g. frontend options under test). */
+  rgwFrontendOptions?: string;
+  log?: (msg: string) => void;
+}
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+const MON_PORT = 13300;
+const REGION = 'us-east-1';
+
+export class CephCluster {
+  readonly rgwProcs: (LabProcess | undefined)[] = [];
+  private constructor(
+    private readonly lab: Lab,
+    readonly opts: CephOptions,
+    readonly conf: string,
+    readonly credentials: S3Credentials,
+    readonly version: string,
+  ) {}
+
+  /** `http://address:port` of each radosgw. */
+  get endpoints(): string[] {
+    return this.opts.rgw.map((r) => `http://${r.address}:${r.port}`);
+  }
+
+  static async start(lab: Lab, opts: CephOptions): Promise<CephCluster> {
+    await requireTools(CEPH_TOOLS);
+    const log = opts.log ?? (() => {});
+    const dir = opts.dir;
+    const conf = path.join(dir, 'ceph.conf');
+    const keyring = path.join(dir, 'keyring');
+    for (const d of ['mon.a', 'osd.0', 'run', 'log', 'crash']) await mkdir(path.join(dir, d), { recursive: true });
+    const fsid = randomUUID();
+    await writeFile(conf, cephConf(dir, fsid, opts));
+    const exec = (argv: string[], timeoutMs = 60_000) => lab.exec(opts.ns, argv, { timeoutMs });
+    const version = (await run(['ceph', '--version'])).stdout.trim().split(' ').slice(2, 3).join('');
+
+    await run(['ceph-authtool', '--create-keyring', keyring, '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
+    await run(['ceph-authtool', keyring, '--gen-key', '-n', 'client.admin', '--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow *']);
+    await run(['ceph-authtool', keyring, '--gen-key', '-n', 'osd.0', '--cap', 'mon', 'allow profile osd', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow profile osd']);
+    await run(['monmaptool', '--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, path.join(dir, 'monmap')]);
+    await run(['ceph-mon', '-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', keyring]);
+    log(`ceph ${version}: monitor`);
+    lab.spawn(opts.ns, 'ceph-mon', ['ceph-mon', '-c', conf, '-i', 'a', '-f']);
+    const ceph = (...args: string[]) => exec(['timeout', '20', 'ceph', '--connect-timeout', '10', '-c', conf, ...args]);
+    await until(async () => (await ceph('mon', 'stat').catch(() => undefined)) !== undefined, 60_000, 'the Ceph monitor');
+
+    const osdUuid = randomUUID();
+    await ceph('osd', 'new', osdUuid, '0');
+    await exec(['ceph-osd', '-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid]);
+    log('OSD (memstore)');
+    lab.spawn(opts.ns, 'ceph-osd', ['ceph-osd', '-c', conf, '-i', '0', '-f']);
+    await until(async () => ((await ceph('osd', 'stat', '-f', 'json').catch(() => undefined))?.stdout ?? '').includes('"num_up_osds":1'), 90_000, 'the Ceph OSD');
+
+    for (let i = 0; i < opts.rgw.length; i++) {
+      await mkdir(path.join(dir, `rgw.${i}`), { recursive: true });
+      await ceph('auth', 'get-or-create', `client.rgw.${i}`, 'mon', 'allow rw', 'osd', 'allow rwx', 'mgr', 'allow rw', '-o', path.join(dir, `rgw.${i}`, 'keyring'));
+    }
+    // The S3 user first: radosgw-admin creates the default zone and its pools, so RGWs starting
+    // together do not race to create them (ceph note 7).
+    const credentials: S3Credentials = { accessKeyId: randomBytes(10).toString('hex').toUpperCase(), secretAccessKey: randomBytes(20).toString('hex'), region: REGION };
+    await exec(['timeout', '90', 'radosgw-admin', '-c', conf, 'user', 'create', '--uid=test', '--display-name=Lab', `--access-key=${credentials.accessKeyId}`, `--secret-key=${credentials.secretAccessKey}`], 100_000);
+    const cluster = new CephCluster(lab, opts, conf, credentials, version);
+    log(`${opts.rgw.length} radosgw`);
+    for (let i = 0; i < opts.rgw.length; i++) cluster.startRgw(i);
+    for (let i = 0; i < opts.rgw.length; i++) await cluster.waitRgw(i);
+    return cluster;
+  }
+
+  startRgw(i: number): LabProcess {
+    const r = this.opts.rgw[i];
+    if (!r) throw new Error(`no radosgw ${i}`);
+    const dir = path.join(this.opts.dir, `rgw.${i}`);
+    const frontend = `beast endpoint=${r.address}:${r.port}${this.opts.rgwFrontendOptions ? ` ${this.opts.rgwFrontendOptions}` : ''}`;
+    const p = this.lab.spawn(this.opts.ns, `rgw.${i}`, ['radosgw', '-c', this.conf, '-n', `client.rgw.${i}`, '-k', path.join(dir, 'keyring'), '-f', '--rgw-data', dir, '--rgw-frontends', frontend]);
+    this.rgwProcs[i] = p;
+    return p;
+  }
+
+  /** Until radosgw i answers S3 (an anonymous GET / is 200, ceph note 21). */
+  async waitRgw(i: number, timeoutMs = 90_000): Promise<void> {
+    const r = this.opts.rgw[i];
+    if (!r) throw new Error(`no radosgw ${i}`);
+    await until(
+      async () => {
+        const out = await this.lab.exec(this.opts.ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', `http://${r.address}:${r.port}/`], { allowFailure: true });
+        return out.stdout === '200';
+      },
+      timeoutMs,
+      `radosgw ${i} on ${r.address}:${r.port}`,
+    );
+  }
+
+  /** SIGKILL radosgw i (a crashed backend); resolves when it is gone. */
+  async killRgw(i: number): Promise<void> {
+    const p = this.rgwProcs[i];
+    if (!p?.alive()) throw new Error(`radosgw ${i} is not running`);
+    signal(p.pid, 'SIGKILL');
+    await p.exited;
+  }
+
+  /** Restart a killed radosgw and wait until it serves S3 again. */
+  async restartRgw(i: number): Promise<void> {
+    this.startRgw(i);
+    await this.waitRgw(i);
+  }
+
+  /** The radosgw log of instance i (request lines at debug rgw 1). */
+  rgwLog(i: number): Promise<string> {
+    return readFile(path.join(this.opts.dir, 'log', `client.rgw.${i}.log`), 'utf8').catch(() => '');
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+function cephConf(dir: string, fsid: string, opts: CephOptions): string {
+  const memstoreBytes = (opts.memstoreGiB ?? 4) * 1024 ** 3;
+  return `# Lab Ceph cluster (throw-away; builder/lab/ceph.ts)
+[global]
+fsid = ${fsid}
+mon host = v2:127.0.0.1:${MON_PORT}
+public addr = 127.0.0.1
+# without it the OSD's cluster/heartbeat messengers bind 0.0.0.0 (ceph note 9)
+cluster addr = 127.0.0.1
+ms bind msgr1 = false
+ms bind ipv6 = false
+ms bind port min = 16800
+ms bind port max = 16899
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+auth allow insecure global id reclaim = false
+keyring = ${dir}/keyring
+run dir = ${dir}/run
+admin socket = ${dir}/run/$name.asok
+log file = ${dir}/log/$name.log
+pid file =
+crash dir = ${dir}/crash
+# the CLI waits 300 s for a dead monitor by default (ceph note 18)
+client mount timeout = 30
+rados mon op timeout = 60
+rados osd op timeout = 60
+osd pool default size = 1
+osd pool default min size = 1
+# 7 RGW pools x 32 PGs is close to the one-OSD limit (ceph note 8)
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+mon data avail warn = 2
+mon data avail crit = 1
+# one osdmap epoch per pool change, batched every 1 s by default: 16 s first start instead of 5 (ceph note 6)
+paxos propose interval = 0.1
+paxos min wait = 0.01
+# a SIGKILLed radosgw's watches stall bucket create/delete on the others until they expire (ceph note 10)
+osd client watch timeout = 10
+
+[mon]
+mon data = ${dir}/mon.$id
+
+[osd]
+osd data = ${dir}/osd.$id
+osd crush update on start = true
+osd crush initial weight = 1
+osd objectstore = memstore
+memstore device bytes = ${memstoreBytes}
+
+[client]
+rgw gc obj min wait = 60
+rgw gc processor period = 60
+rgw dynamic resharding = false
+# The appliance terminates TLS and says so in X-Forwarded-Proto; RGW refuses SSE-C over plain HTTP
+# unless it trusts that header (the README's RGW requirements).
+rgw trust forwarded https = true
+`;
+}
