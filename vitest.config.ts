@@ -9,6 +9,7 @@ export default defineConfig({
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/proxmox/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'lab', include: ['test/lab/**/*.test.ts'], testTimeout: 600_000, hookTimeout: 600_000, fileParallelism: false } },
       { test: { name: 's3', include: ['test/s3/**/*.test.ts'], testTimeout: 900_000, hookTimeout: 600_000, fileParallelism: false } },
+      { test: { name: 'bench', include: ['test/bench/**/*.run.ts'], testTimeout: 3_600_000, hookTimeout: 900_000, fileParallelism: false } },
       { test: { name: 'image', include: ['test/image/**/*.test.ts'], testTimeout: 3_600_000, hookTimeout: 3_600_000, fileParallelism: false } },
     ],
   },

@@ -1,3 +1,13 @@
+/**
+ * RLIMIT_NOFILE of ober-http.service (LimitNOFILE=). HAProxy needs two descriptors per connection
+ * (client and server side) plus listeners, checks and pipes, and refuses to start when maxconn
+ * does not fit ("Cannot raise FD limit"): maxconn is bounded by it in the schema.
+ */
+export const HAPROXY_FILE_LIMIT = 1_048_576;
+/** Descriptors HAProxy keeps besides two per connection (HAProxy 2.6 asked 2 × maxconn + 36 here). */
+export const HAPROXY_FD_RESERVE = 1000;
+export const MAX_HAPROXY_MAXCONN = Math.floor((HAPROXY_FILE_LIMIT - HAPROXY_FD_RESERVE) / 2);
+
 // Kernel settings every node gets (/etc/sysctl.d/99-herr-ober.conf in the seed's design), in the
 // order they are written. Cluster `sysctl:` and node `overrides.sysctl` replace or extend them.
 export const DEFAULT_SYSCTL: ReadonlyArray<readonly [string, string, string]> = [

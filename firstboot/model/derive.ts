@@ -36,6 +36,7 @@ export interface DerivedBackend {
   name: string;
   servers: DerivedServer[];
   healthCheck: Cluster['backends'][number]['healthCheck'];
+  reuseConnections: boolean;
   tls: { enabled: boolean; verify: 'required' | 'none'; caCertificate?: string };
 }
 
@@ -150,6 +151,7 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
       name: b.name,
       servers: parsed.value.map((s) => ({ name: serverName(s.host, s.port), host: s.host, port: s.port })),
       healthCheck: b.healthCheck,
+      reuseConnections: b.reuseConnections,
       tls: { enabled: b.tls.enabled, verify: b.tls.verify, ...(b.tls.caCertificate ? { caCertificate: b.tls.caCertificate } : {}) },
     };
   });

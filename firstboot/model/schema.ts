@@ -3,6 +3,7 @@
 // fields to each other live in rules.ts. Every string that ends up inside a daemon's config is
 // constrained here to characters that cannot break out of its line or token — values are refused,
 // never escaped.
+import { MAX_HAPROXY_MAXCONN } from './defaults.js';
 import { z } from 'zod';
 import { isIPv4, isHostname, parseCidr } from './net.js';
 
@@ -180,6 +181,14 @@ const backend = z.strictObject({
   /** host:port entries as a hostlist, e.g. `rgw[01-04].example.com:7480` or `10.0.1.[1-3]:7480`. */
   servers: hostlist,
   healthCheck: healthCheck.prefault({}),
+  /**
+   * Keep HAProxy's connections to the RGWs open between requests. Off by default: RGW's beast
+   * frontend leaves Nagle on unless it runs with `tcp_nodelay=1`, and then each small answer on a
+   * reused connection waits ~40 ms for HAProxy's delayed ACK (measured: 4 KiB GETs at a third of
+   * the rate). Off, every request gets a fresh connection, whose first segments are ACKed at once.
+   * Turn it on for RGWs started with `rgw_frontends = beast ... tcp_nodelay=1` (test/bench/results/s3.json).
+   */
+  reuseConnections: z.boolean().default(false),
   /** TLS towards the RGWs; verification against a CA file on the node. */
   tls: z
     .strictObject({
@@ -237,7 +246,8 @@ const logging = z.strictObject({
 
 /** Whole seconds; HAProxy timeouts. Defaults are upload-friendly: a multi-GB PUT can pause. */
 const haproxy = z.strictObject({
-  maxconn: intIn(100, 2_000_000).default(100_000),
+  /** Bounded by ober-http.service's file limit: HAProxy needs two descriptors per connection. */
+  maxconn: intIn(100, MAX_HAPROXY_MAXCONN).default(100_000),
   timeouts: z
     .strictObject({
       connectMs: ms(100, 60_000).default(5000),

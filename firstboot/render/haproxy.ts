@@ -9,6 +9,7 @@ import { TEMPLATES } from './templates.js';
 export interface HaproxyView {
   header: string;
   maxconn: number;
+  bufsize: number;
   statsSocket: string;
   hardStopAfter: string;
   timeouts: { connect: string; client: string; server: string; httpRequest: string; keepAlive: string };
@@ -16,6 +17,7 @@ export interface HaproxyView {
   backends: {
     id: string;
     check: { method: string; path: string; host?: string; expectStatus: number; inter: string; fall: number; rise: number };
+    reuseConnections: boolean;
     tls?: string;
     servers: { name: string; address: string }[];
   }[];
@@ -30,6 +32,8 @@ export const frontendId = (name: string) => `fe_${name}`;
 /** The per-VIP health path on :8404 that `ober health` polls. */
 export const vipHealthPath = (vipName: string) => `/health/${vipName}`;
 export const STATS_PORT = 8404;
+/** tune.bufsize: room for RGW's 16 KiB of request headers plus HAProxy's 1 KiB rewrite reserve. */
+export const HAPROXY_BUFSIZE = 32_768;
 /** Whitelist ACL files in layout.haproxyAclDir, by whitelist key: `ober sync` replaces them at run time. */
 export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monitoring.acl' } as const;
 
@@ -61,6 +65,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const view: HaproxyView = {
     header: ctx.header,
     maxconn: node.haproxy.maxconn,
+    bufsize: HAPROXY_BUFSIZE,
     statsSocket: layout.haproxySocket,
     hardStopAfter: `${node.haproxy.drainTimeoutSec}s`,
     timeouts: {
@@ -89,6 +94,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
         fall: b.healthCheck.fall,
         rise: b.healthCheck.rise,
       },
+      reuseConnections: b.reuseConnections,
       ...(b.tls.enabled
         ? { tls: b.tls.verify === 'none' || !b.tls.caCertificate ? 'ssl verify none' : `ssl verify required ca-file ${caFile(b.tls.caCertificate)}` }
         : {}),

@@ -1,5 +1,6 @@
 // Files that are the same on every node and are baked into the image at build time: the ober-*
 // systemd units, the watchdog drop-in, the VRRP notify script, the tmpfiles entry.
+import { HAPROXY_FILE_LIMIT } from '../model/defaults.js';
 import { nodeLayout, type Layout } from '../model/layout.js';
 import { OBER_VERSION } from '../version.js';
 import { compile } from './engine.js';
@@ -58,6 +59,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     keepalivedConf: l.keepalivedConf,
     trackFile: l.trackFile,
     runDir: l.runDir,
+    limitNofile: HAPROXY_FILE_LIMIT,
     servingOrdering: SERVING_UNIT_ORDERING,
     watchdogBoot: WATCHDOG.boot,
     watchdogRuntime: WATCHDOG.runtime,

@@ -1,0 +1,110 @@
+// The S3 bench's topology: one network namespace holding a Ceph cluster with two radosgw, HAProxy
+// with the appliance's rendered haproxy.cfg, and a HAProxy configured the way Ceph's cephadm ingress
+// template configures it (src/pybind/mgr/cephadm/templates/services/ingress/haproxy.cfg.j2), each
+// on its own VIP on the namespace's loopback; the clients (wrk, curl, awscli) run in the same
+// namespace. Nothing leaves the namespace.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CephCluster } from '../../builder/lab/ceph.js';
+import type { Lab, LabProcess } from '../../builder/lab/netns.js';
+import { sleep } from '../../builder/lab/netns.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
+import { materialize } from '../helpers/materialize.js';
+
+export const RGW_ADDRESS = '10.30.0.21';
+export const RGW_PORTS = [7480, 7481];
+export const VIP_OURS = '10.20.0.101';
+export const VIP_CEPHADM = '10.20.0.102';
+
+export interface Proxy {
+  name: string;
+  vip: string;
+  proc: LabProcess;
+  cfg: string;
+}
+
+/** cephadm's ingress template, rendered for this bench (HTTP mode, TLS on the frontend). */
+export function cephadmConfig(pem: string, statsPort: number): string {
+  const servers = RGW_PORTS.map((p, i) => `    server rgw.${i} ${RGW_ADDRESS}:${p} check weight 100 inter 2s`);
+  return `# cephadm ingress template (haproxy.cfg.j2), rendered for the bench; no chroot/daemon (foreground)
+global
+    log stderr format short local0 notice
+    maxconn 8000
+defaults
+    mode http
+    log global
+    option httplog
+    option dontlognull
+    option http-server-close
+    option forwardfor except 127.0.0.0/8
+    option redispatch
+    retries 3
+    timeout queue 20s
+    timeout connect 5s
+    timeout http-request 1s
+    timeout http-keep-alive 5s
+    timeout client 30s
+    timeout server 30s
+    timeout check 5s
+    maxconn 8000
+frontend stats
+    bind ${VIP_CEPHADM}:${statsPort}
+    stats enable
+    stats uri /stats
+    http-request use-service prometheus-exporter if { path /metrics }
+    monitor-uri /health
+frontend frontend
+    bind ${VIP_CEPHADM}:80
+    bind ${VIP_CEPHADM}:443 ssl crt ${pem}
+    default_backend backend
+backend backend
+    option forwardfor
+    balance static-rr
+    option httpchk HEAD / HTTP/1.0
+${servers.join('\n')}
+`;
+}
+
+/** The appliance's haproxy.cfg for node 1 of `cluster`, with its backends pointed at the bench's RGWs. */
+export async function oursConfig(cluster: Cluster, root: string): Promise<{ cfg: string; pem: string }> {
+  const c: Cluster = {
+    ...cluster,
+    backends: cluster.backends.map((b) => ({ ...b, servers: RGW_PORTS.map((p) => `${RGW_ADDRESS}:${p}`).join(',') })),
+    haproxy: { ...cluster.haproxy, maxconn: 8000 }, // as cephadm; the bench process's fd limit is lower than the unit's
+  };
+  const m = await materialize(c, c.nodes[0]?.name ?? '', root);
+  const certDir = m.layout.haproxyCertDir;
+  const pem = path.join(certDir, `${c.certificates[0]?.name ?? 's3'}.pem`);
+  return { cfg: m.layout.haproxyCfg, pem };
+}
+
+export async function startBenchBackends(lab: Lab, ns: string): Promise<CephCluster> {
+  for (const a of [RGW_ADDRESS, VIP_OURS, VIP_CEPHADM]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+  return CephCluster.start(lab, { ns, dir: path.join(lab.dir, 'ceph'), rgw: RGW_PORTS.map((port) => ({ address: RGW_ADDRESS, port })), memstoreGiB: 6, ...(process.env.OBER_BENCH_RGW_FRONTEND ? { rgwFrontendOptions: process.env.OBER_BENCH_RGW_FRONTEND } : {}), log: (m) => process.stderr.write(`[ceph] ${m}\n`) });
+}
+
+export async function startProxy(lab: Lab, ns: string, name: string, vip: string, cfg: string): Promise<Proxy> {
+  await lab.exec(ns, ['haproxy', '-c', '-q', '-f', cfg]);
+  const proc = lab.spawn(ns, `haproxy-${name}`, ['haproxy', '-db', '-f', cfg]);
+  // until the proxy answers and sees a backend up
+  for (let i = 0; i < 200; i++) {
+    const r = await lab.exec(ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${vip}/`], { allowFailure: true });
+    if (r.stdout === '200') return { name, vip, proc, cfg };
+    await sleep(100);
+  }
+  throw new Error(`${name}: HAProxy on ${vip} did not answer 200`);
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const f = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  // fields after "(comm) ": state is [0]; utime [11], stime [12] (proc(5), 1-based 14 and 15)
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+export async function writeWrkPutScript(dir: string, bytes: number): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const f = path.join(dir, `put-${bytes}.lua`);
+  await writeFile(f, `wrk.method = "PUT"\nwrk.body = string.rep("x", ${bytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
+  return f;
+}

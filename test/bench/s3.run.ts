@@ -1,0 +1,131 @@
+// npm run bench:s3 — S3 through one node's rendered haproxy.cfg vs directly to RGW vs a HAProxy
+// configured like cephadm's ingress, over HTTP and HTTPS, several interleaved rounds in one run.
+// Writes test/bench/results/s3.json (README tables are generated from it). Not a pass/fail test:
+// it fails only when a measurement could not be made.
+import { writeFile, mkdir, rm } from 'node:fs/promises';
+import { afterAll, beforeAll, it } from 'vitest';
+import path from 'node:path';
+import os from 'node:os';
+import type { CephCluster } from '../../builder/lab/ceph.js';
+import { Lab } from '../../builder/lab/netns.js';
+import { signal } from '../../builder/lab/netns.js';
+import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
+import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
+
+const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 3);
+const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
+const LARGE_MIB = Number(process.env.OBER_BENCH_LARGE_MIB ?? 1024);
+/** Extra variants of our config to measure: name=line;line (lines added to `defaults`). */
+const VARIANTS = (process.env.OBER_BENCH_VARIANTS ?? '').split('|').filter(Boolean).map((v) => ({ name: v.split('=')[0] ?? v, lines: (v.split('=')[1] ?? '').split(';') }));
+
+let lab: Lab;
+let ns: string;
+let ceph: CephCluster;
+let ours: { cfg: string; pem: string };
+const results: Record<string, unknown>[] = [];
+
+const env = () => ({ ...process.env, AWS_ACCESS_KEY_ID: ceph.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: ceph.credentials.secretAccessKey, AWS_DEFAULT_REGION: ceph.credentials.region, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
+const sh = (argv: string[], timeoutMs = 600_000) => lab.exec(ns, ['env', ...Object.entries(env()).filter(([k]) => k.startsWith('AWS_')).map(([k, v]) => `${k}=${v}`), ...argv], { timeoutMs });
+
+beforeAll(async () => {
+  lab = new Lab();
+  ns = await lab.addNs('bench');
+  ceph = await startBenchBackends(lab, ns);
+  if (process.env.OBER_BENCH_QUICKACK) await lab.exec(ns, ['ip', 'route', 'replace', 'table', 'local', 'local', RGW_ADDRESS, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', RGW_ADDRESS, 'quickack', '1']);
+  ours = await oursConfig(await loadExample(EXAMPLES[1] ?? ''), path.join(lab.dir, 'node'));
+  await writeFile(path.join(lab.dir, 'cephadm.cfg'), cephadmConfig(ours.pem, 8405));
+  const direct = `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`;
+  await sh(['/usr/bin/aws', '--endpoint-url', direct, 's3api', 'create-bucket', '--bucket', 'bench', '--acl', 'public-read-write']);
+  await sh(['dd', 'if=/dev/urandom', `of=${lab.dir}/obj4k`, 'bs=4096', 'count=1', 'status=none']);
+  await sh(['dd', 'if=/dev/urandom', `of=${lab.dir}/large`, 'bs=1M', `count=${LARGE_MIB}`, 'status=none']);
+  await sh(['/usr/bin/aws', '--endpoint-url', direct, 's3api', 'put-object', '--bucket', 'bench', '--key', 'obj4k', '--body', `${lab.dir}/obj4k`, '--acl', 'public-read']);
+  await sh(['/usr/bin/aws', '--endpoint-url', direct, 's3api', 'put-object', '--bucket', 'bench', '--key', 'large', '--body', `${lab.dir}/large`, '--acl', 'public-read']);
+}, 900_000);
+
+afterAll(async () => {
+  await lab?.teardown();
+});
+
+interface Target {
+  name: string;
+  base: string;
+  tls?: boolean;
+  pid?: number;
+}
+
+async function measure(t: Target, round: number): Promise<void> {
+  const cpu0 = t.pid ? await cpuSeconds(t.pid) : 0;
+  const rec: Record<string, unknown> = { target: t.name, round, scheme: t.tls ? 'https' : 'http' };
+  const cpu = async () => (t.pid ? (await cpuSeconds(t.pid)) - cpu0 : undefined);
+  const wrk = async (args: string[]) => {
+    const r = await sh(['wrk', '-t', '2', '-c', '16', '-d', `${SMALL_SECONDS}s`, '--latency', ...args]);
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
+    const p50 = /50%\s+(\S+)/.exec(r.stdout)?.[1];
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+    const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1];
+    return { rps, p50, non2xx, errors, requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
+  };
+  let c = await cpu();
+  const get = await wrk([`${t.base}/bench/obj4k`]);
+  rec.smallGet = { ...get, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  c = await cpu();
+  const put = await wrk(['-s', await writeWrkPutScript(lab.dir, 4096), `${t.base}/bench/put4k`]);
+  rec.smallPut = { ...put, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  c = await cpu();
+  const k = t.tls ? ['-k'] : [];
+  const lg = await sh(['curl', '-sf', ...k, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', `${t.base}/bench/large`]);
+  const [gs, gb] = lg.stdout.split(' ').map(Number);
+  rec.largeGet = { MiBps: (gs ?? 0) / 2 ** 20, bytes: gb, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  c = await cpu();
+  const lp = await sh(['curl', '-sf', ...k, '-T', `${lab.dir}/large`, '-o', '/dev/null', '-w', '%{speed_upload} %{size_upload}', `${t.base}/bench/large-put`]);
+  const [ps, pb] = lp.stdout.split(' ').map(Number);
+  rec.largePut = { MiBps: (ps ?? 0) / 2 ** 20, bytes: pb, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  c = await cpu();
+  const t0 = Date.now();
+  await sh(['/usr/bin/aws', '--endpoint-url', t.base, ...(t.tls ? ['--no-verify-ssl'] : []), 's3', 'cp', '--no-progress', `${lab.dir}/large`, 's3://bench/large-mp']);
+  rec.multipartPut = { MiBps: LARGE_MIB / ((Date.now() - t0) / 1000), cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-mp']);
+  await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-put']);
+  results.push(rec);
+  process.stderr.write(`[bench] ${JSON.stringify(rec)}\n`);
+}
+
+async function withProxy(name: string, vip: string, cfg: string, fn: (p: Proxy) => Promise<void>): Promise<void> {
+  const p = await startProxy(lab, ns, name, vip, cfg);
+  try {
+    await fn(p);
+  } finally {
+    signal(p.proc.pid, 'SIGTERM');
+    await p.proc.exited;
+  }
+}
+
+it('measures S3 through the appliance, directly, and through a cephadm-style HAProxy', async () => {
+  const variants: { name: string; vip: string; cfg: string }[] = [
+    { name: 'ours', vip: VIP_OURS, cfg: ours.cfg },
+    { name: 'cephadm', vip: VIP_CEPHADM, cfg: path.join(lab.dir, 'cephadm.cfg') },
+  ];
+  for (const v of VARIANTS) {
+    const { readFile } = await import('node:fs/promises');
+    const text = (await readFile(ours.cfg, 'utf8')).replace('\ndefaults\n', `\ndefaults\n${v.lines.map((l) => `    ${l}`).join('\n')}\n`);
+    const f = path.join(lab.dir, `ours-${v.name}.cfg`);
+    await writeFile(f, text);
+    variants.push({ name: `ours+${v.name}`, vip: VIP_OURS, cfg: f });
+  }
+  const only = process.env.OBER_BENCH_TARGETS?.split(',');
+  const chosen = variants.filter((v) => !only || only.includes(v.name));
+  for (let round = 1; round <= ROUNDS; round++) {
+    await measure({ name: 'direct', base: `http://${RGW_ADDRESS}:${RGW_PORTS[0]}` }, round);
+    for (const v of chosen) {
+      await withProxy(v.name, v.vip, v.cfg, async (p) => {
+        await measure({ name: v.name, base: `http://${v.vip}`, pid: p.proc.pid }, round);
+        await measure({ name: v.name, base: `https://${v.vip}`, tls: true, pid: p.proc.pid }, round);
+      });
+    }
+  }
+  const out = path.join(REPO, 'test/bench/results', process.env.OBER_BENCH_OUT ?? 's3.json');
+  await mkdir(path.dirname(out), { recursive: true });
+  const haproxy = (await lab.exec(ns, ['haproxy', '-v'])).stdout.split('\n')[0];
+  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, ceph: ceph.version, haproxy, rounds: ROUNDS, largeMiB: LARGE_MIB, smallSeconds: SMALL_SECONDS, results }, null, 2) + '\n');
+  await rm(path.join(lab.dir, 'large'), { force: true });
+});

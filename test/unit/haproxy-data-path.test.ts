@@ -1,0 +1,176 @@
+// The rendered haproxy.cfg's data path, run by the real HAProxy in a network namespace with the
+// node's VIP on lo: a dead backend server never fails a request (retries go to another server, and
+// it is taken out after three connection errors), large request headers pass, the backend
+// connection policy is what backends[].reuseConnections says, a server state change is printed
+// once, and maxconn's bound matches HAProxy's own descriptor need. (Real RGW: test/s3.)
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
+import { HAPROXY_FD_RESERVE, MAX_HAPROXY_MAXCONN, HAPROXY_FILE_LIMIT } from '../../firstboot/model/defaults.js';
+import { clusterSchema, type Cluster } from '../../firstboot/model/schema.js';
+import { renderImageFiles } from '../../firstboot/render/index.js';
+import { EXTRA_CLUSTERS, loadExample } from '../helpers/fixtures.js';
+import { materialize } from '../helpers/materialize.js';
+
+const VIP = '10.20.0.101';
+const BACKEND = '10.30.0.21';
+const LIVE = 8081;
+const DEAD = 8082;
+
+// Answers with the number of TCP connections it has accepted so far, and the size of the request's headers.
+const SERVER_JS = String.raw`
+const http = require('node:http');
+let conns = 0;
+const s = http.createServer({ maxHeaderSize: 65536, requireHostHeader: false }, (req, res) => {
+  req.resume();
+  const bytes = Object.entries(req.headers).reduce((n, [k, v]) => n + k.length + String(v).length, 0);
+  res.end(JSON.stringify({ conns, bytes }));
+});
+s.on('connection', () => conns++);
+s.keepAliveTimeout = 60000;
+s.listen(Number(process.argv[1]), process.argv[2]);
+`;
+
+let lab: Lab;
+let ns: string;
+let base: Cluster;
+
+beforeAll(async () => {
+  lab = new Lab();
+  ns = await lab.addNs('dp');
+  for (const a of [VIP, BACKEND]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+  lab.spawn(ns, 'backend', [process.execPath, '-e', SERVER_JS, String(LIVE), BACKEND]);
+  const one = await loadExample(EXTRA_CLUSTERS[0] ?? '');
+  base = {
+    ...one,
+    // HAProxy here cannot raise its descriptor limit the way ober-http.service's LimitNOFILE= does.
+    haproxy: { ...one.haproxy, maxconn: 2000 },
+    vips: one.vips.map((v) => ({ ...v, address: VIP })),
+    // the dead server first: leastconn picks it whenever both are idle
+    backends: one.backends.map((b) => ({ ...b, servers: `${BACKEND}:${DEAD},${BACKEND}:${LIVE}`, healthCheck: { ...b.healthCheck, intervalMs: 30_000 } })),
+  };
+  for (let i = 0; i < 50 && (await curl([`http://${BACKEND}:${LIVE}/`])).code !== '200'; i++) await sleep(100);
+}, 60_000);
+afterAll(async () => {
+  await lab?.teardown();
+});
+
+async function curl(args: string[]): Promise<{ code: string; body: string }> {
+  const r = await lab.exec(ns, ['curl', '-s', '-w', '\n%{http_code}', ...args], { allowFailure: true });
+  const i = r.stdout.lastIndexOf('\n');
+  return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
+}
+
+async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string }> {
+  const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', path.join(lab.dir, name));
+  const cfg = m.layout.haproxyCfg;
+  // -W: master-worker in the foreground, as ober-http.service runs it (-Ws)
+  const proc = lab.spawn(ns, `haproxy-${name}`, ['haproxy', '-W', '-f', cfg]);
+  for (let i = 0; i < 100; i++) {
+    const r = await lab.exec(ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${VIP}:8404/health`], { allowFailure: true });
+    if (r.stdout === '200') break;
+    await sleep(100);
+  }
+  return { proc, cfg };
+}
+
+async function stopHaproxy(p: LabProcess): Promise<void> {
+  process.kill(p.pid, 'SIGTERM');
+  await p.exited;
+}
+
+describe('the rendered haproxy.cfg in front of one dead and one live server', () => {
+  let log: string;
+  let results: string[];
+
+  beforeAll(async () => {
+    // The server is alive when HAProxy starts (a check that fails at start marks it down at
+    // once), then dies: only retries and passive observation can keep its requests from failing.
+    const doomed = lab.spawn(ns, 'doomed', [process.execPath, '-e', SERVER_JS, String(DEAD), BACKEND]);
+    for (let i = 0; i < 50 && (await curl([`http://${BACKEND}:${DEAD}/`])).code !== '200'; i++) await sleep(100);
+    const h = await startRendered(base, 'default');
+    await sleep(500);
+    process.kill(doomed.pid, 'SIGKILL');
+    await doomed.exited;
+    results = [];
+    // one client connection per request, as many S3 clients do
+    for (let i = 0; i < 20; i++) results.push((await curl(['--max-time', '3', `http://${VIP}/`])).code);
+    await sleep(300);
+    await stopHaproxy(h.proc);
+    log = await readFile(h.proc.log, 'utf8');
+  }, 120_000);
+
+  it('fails no request: each connection refusal is retried on the other server', () => {
+    expect(results.filter((c) => c !== '200')).toEqual([]);
+  });
+
+  it('takes the dead server out after three connection errors, long before the checks would', () => {
+    // The checks run every 30 s with fall 3 (90 s): only observe layer4 can have marked it down.
+    expect(log).toMatch(new RegExp(`Server be_host/\\S+_${DEAD} is DOWN`));
+  });
+
+  it('prints each server state change once', () => {
+    expect(log.split('\n').filter((l) => l.includes(`_${DEAD} is DOWN`))).toHaveLength(1);
+  });
+});
+
+describe('request headers', () => {
+  it('pass up to RGW’s 16 KiB (HAProxy’s default buffer refused them with its own 400)', async () => {
+    const h = await startRendered(base, 'headers');
+    const meta = Array.from({ length: 16 }, (_, i) => ['-H', `x-amz-meta-k${i}: ${'v'.repeat(1000)}`]).flat();
+    const r = await curl([...meta, `http://${VIP}/`]);
+    await stopHaproxy(h.proc);
+    expect(r.code).toBe('200');
+    expect((JSON.parse(r.body) as { bytes: number }).bytes).toBeGreaterThan(16_000);
+  });
+});
+
+describe('backend connections (backends[].reuseConnections)', () => {
+  async function backendConnectionsFor(reuse: boolean): Promise<number> {
+    const cluster = { ...base, backends: base.backends.map((b) => ({ ...b, servers: `${BACKEND}:${LIVE}`, reuseConnections: reuse })) };
+    const h = await startRendered(cluster, `reuse-${reuse}`);
+    // 10 requests on one kept-alive client connection
+    const urls = Array.from({ length: 10 }, () => `http://${VIP}/`);
+    const r = await lab.exec(ns, ['curl', '-s', ...urls]);
+    await stopHaproxy(h.proc);
+    const counts = (r.stdout.match(/\{[^}]*\}/g) ?? []).map((l) => (JSON.parse(l) as { conns: number }).conns);
+    expect(counts).toHaveLength(10);
+    return (counts.at(-1) ?? 0) - (counts[0] ?? 0) + 1;
+  }
+
+  it('off (the default): a fresh connection to the RGW per request', async () => {
+    expect(await backendConnectionsFor(false)).toBe(10);
+  });
+
+  it('on: one connection carries them all', async () => {
+    expect(await backendConnectionsFor(true)).toBe(1);
+  });
+});
+
+describe('maxconn and the descriptor limit', () => {
+  it('the unit’s LimitNOFILE is the limit the schema bounds maxconn by', () => {
+    const unit = renderImageFiles().find((f) => f.path.endsWith('/ober-http.service'));
+    expect(unit?.content).toContain(`LimitNOFILE=${HAPROXY_FILE_LIMIT}`);
+    const doc = { version: 1, name: 'x', mode: 'keepalived', keepalived: {}, vips: [], backends: [], nodes: [] };
+    const r = clusterSchema.safeParse({ ...doc, haproxy: { maxconn: MAX_HAPROXY_MAXCONN + 1 } });
+    expect(r.success).toBe(false);
+    expect(JSON.stringify(r.error?.issues)).toContain('maxconn');
+  });
+
+  it('HAProxy starts with the largest maxconn the reserve allows for a limit, and not with more than the limit holds', async () => {
+    const limit = 4000;
+    const largest = Math.floor((limit - HAPROXY_FD_RESERVE) / 2);
+    const m = await materialize({ ...base, haproxy: { ...base.haproxy, maxconn: largest } }, base.nodes[0]?.name ?? '', path.join(lab.dir, 'fd'));
+    const tryStart = async (maxconn: number) => {
+      const cfg = (await readFile(m.layout.haproxyCfg, 'utf8')).replace(/maxconn \d+/, `maxconn ${maxconn}`);
+      const f = `${m.layout.haproxyCfg}.${maxconn}`;
+      await (await import('node:fs/promises')).writeFile(f, cfg);
+      // -c does not check descriptors; start for real, under the limit, and stop at once
+      const r = await lab.exec(ns, ['prlimit', `--nofile=${limit}:${limit}`, 'timeout', '-s', 'USR1', '2', 'haproxy', '-db', '-f', f], { allowFailure: true });
+      return r.stderr;
+    };
+    expect(await tryStart(largest)).not.toMatch(/FD limit/);
+    expect(await tryStart(limit)).toMatch(/FD limit/);
+  });
+});
