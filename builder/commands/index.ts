@@ -3,9 +3,10 @@ import { contractCommands } from '../../firstboot/commands/index.js';
 import { registerBuildImage } from './build-image.js';
 import { registerDrill } from './drill.js';
 import { registerImage } from './image-export.js';
+import { registerRelease } from './release.js';
 import { registerTemplate } from './template.js';
 import { registerDeploy } from './deploy.js';
 import { registerRollout, registerUpgrade } from './rollout.js';
 
 /** Commands of the admin tool. */
-export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerRollout, registerUpgrade];
+export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerRollout, registerUpgrade, registerRelease];
