@@ -1,4 +1,4 @@
-// `ober release publish --repo OWNER/NAME [--version V]` and `ober release download --repo OWNER/NAME --version V`.
+// `ober release publish [V] --repo OWNER/NAME` and `ober release download V --repo OWNER/NAME`.
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ConfigError } from '../../firstboot/lib/errors.js';
@@ -17,16 +17,17 @@ export const registerRelease: Register = (program, ctx) => {
   const publish = release
     .command('publish')
     .description('create or update the GitHub release of a built version and upload its qcow2, manifest, SBOM and SHA256SUMS (resumes an interrupted run)')
-    .option('--version <version>', 'version to publish (default: the definition\'s)')
+    // a positional argument: --version is the program's own flag (commander reads it anywhere)
+    .argument('[version]', 'version to publish (default: the image definition\'s)')
     .option('--definition <file>', 'image definition (its id names the artifacts)', DEFAULT_IMAGE_DEFINITION)
     .option('--out-dir <dir>', 'where ober build-image put the artifacts', 'out')
     .option('--dry-run', 'show what would be created, uploaded or skipped; change nothing');
-  addGithubOptions(publish, 'GitHub repository (required)').action(async (flags: GithubFlags & { version?: string; definition: string; outDir: string; dryRun?: boolean }, cmd: Command) => {
+  addGithubOptions(publish, 'GitHub repository (required)').action(async (versionArg: string | undefined, flags: GithubFlags & { definition: string; outDir: string; dryRun?: boolean }, cmd: Command) => {
     const out = ctx.output(cmd);
     if (!flags.repo) throw new ConfigError('ober release publish', [{ path: '--repo', message: 'required: the repository to publish to, OWNER/NAME' }]);
     const def = await loadImageDefinition(flags.definition);
     const { gh, ref } = await githubFromFlags(flags, out, true);
-    const version = flags.version ?? def.version;
+    const version = versionArg ?? def.version;
     const r = await publishRelease(gh, ref, { id: def.id, version, outDir: flags.outDir, dryRun: flags.dryRun }, { info: (m) => out.info(m), progress: transferProgress(out, 'upload') });
     if (out.json) return out.emitJson({ ok: true, dryRun: !!flags.dryRun, ...r });
     const verb = { upload: 'upload', replace: 'replace', skip: 'skip' } as const;
@@ -41,13 +42,13 @@ export const registerRelease: Register = (program, ctx) => {
   const download = release
     .command('download')
     .description('download a release\'s image and manifest with resume, verified against its SHA256SUMS')
-    .requiredOption('--version <ref>', 'version, or <image id>_<version> when the release holds several images')
+    .argument('<version>', 'version, or <image id>_<version> when the release holds several images')
     .option('--dir <dir>', 'download directory (default .cache/releases/<owner>_<name>)');
-  addGithubOptions(download, 'GitHub repository (required)').action(async (flags: GithubFlags & { version: string; dir?: string }, cmd: Command) => {
+  addGithubOptions(download, 'GitHub repository (required)').action(async (version: string, flags: GithubFlags & { dir?: string }, cmd: Command) => {
     const out = ctx.output(cmd);
     if (!flags.repo) throw new ConfigError('ober release download', [{ path: '--repo', message: 'required: the repository to read, OWNER/NAME' }]);
     const { gh, ref } = await githubFromFlags(flags, out, false);
-    const img = await fetchReleaseImage(gh, ref, flags.version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') });
+    const img = await fetchReleaseImage(gh, ref, version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') });
     if (out.json) return out.emitJson({ ok: true, ...img });
     out.ok(`${img.id} ${img.version} (${img.tag}) verified against SHA256SUMS: ${img.qcow2}`);
   });

@@ -17,6 +17,8 @@ import { DEFAULT_STOP_COMMAND, sshNodeAgent } from '../rollout/node-agent.js';
 import { RolloutStopped, describeRollout, planRollout, revertRollout, runRollout } from '../rollout/rollout.js';
 import { defaultStatePath, readState, type RolloutState } from '../rollout/state.js';
 import { loadForDeploy } from './deploy.js';
+import { addGithubOptions } from './github-options.js';
+import { checkReleases, templateFromRelease, type ReleaseCheckFlags } from './release-upgrade.js';
 import { addPlacementOptions, printCalls, printableCalls, resolvePlacement, type PlacementFlags } from './placement-options.js';
 
 interface RolloutFlags extends ConnectionFlags, PlacementFlags {
@@ -41,8 +43,10 @@ export const registerRollout: Register = (program, ctx) => {
     .option('--state <file>', 'state file (default .ober/rollout-<cluster>.json beside the cluster file)')
     .option('--keep-old', 'keep the old VMs (stopped) after success')
     .option('--node-ssh-key <file>', 'key for SSH to the nodes as proxmox.ciuser, for ober stop (default: --ssh-key)')
-    .option('--dry-run', 'print what the rollout would do; make no call');
-  addConnectionOptions(addPlacementOptions(cmd)).action(async (flags: RolloutFlags, c: Command) => {
+    .option('--dry-run', 'print what the rollout would do; make no call')
+    .option('--download-dir <dir>', 'with --repo: where release images are kept (default .cache/releases/<owner>_<name>)');
+  addGithubOptions(cmd, 'take --to V from this GitHub repository\'s releases: download, verify SHA256SUMS, make the template');
+  addConnectionOptions(addPlacementOptions(cmd)).action(async (flags: RolloutFlags & ReleaseCheckFlags, c: Command) => {
     const out = ctx.output(c);
     if ([flags.resume, flags.revert, flags.to !== undefined && !flags.resume && !flags.revert].filter(Boolean).length !== 1) {
       throw new ConfigError('ober rollout', [{ path: '--to', message: 'give exactly one of --to <version>, --resume, --revert' }]);
@@ -95,7 +99,7 @@ export const registerRollout: Register = (program, ctx) => {
       if (flags.revert) state = await revertRollout(resolved, previous as RolloutState, deps);
       else if (flags.resume) state = await runRollout(resolved, previous as RolloutState, deps);
       else {
-        const to = await findTemplate(client, resolved, flags.to, '--to');
+        const to = await findTemplate(client, resolved, flags.repo && flags.to ? await templateFromRelease(client, resolved, flags.to, flags, out) : flags.to, '--to');
         state = await runRollout(resolved, planRollout(resolved, to, await client.api.clusterVms(), placement.mode, !!flags.keepOld), deps);
       }
       if (out.json) out.emitJson({ ok: true, state });
@@ -140,9 +144,14 @@ export const registerUpgrade: Register = (program, ctx) => {
     .command('upgrade')
     .description('upgrade checks (the upgrade itself is ober rollout)')
     .requiredOption('--check', 'list ober templates on Proxmox newer than what the nodes run')
-    .option('-c, --cluster <file>', 'cluster whose nodes to compare (default: list every template)');
-  addConnectionOptions(cmd).action(async (flags: ConnectionFlags & { cluster?: string }, c: Command) => {
+    .option('-c, --cluster <file>', 'cluster whose nodes to compare (default: list every template)')
+    .option('--current <version>', 'with --repo: the version to compare with (default: the image definition\'s)')
+    .option('--download', 'with --repo: download the newest release and verify it against its SHA256SUMS')
+    .option('--download-dir <dir>', 'with --repo: where to keep it (default .cache/releases/<owner>_<name>)');
+  addGithubOptions(cmd, 'list the newer releases of this GitHub repository instead of Proxmox templates');
+  addConnectionOptions(cmd).action(async (flags: ConnectionFlags & ReleaseCheckFlags & { cluster?: string }, c: Command) => {
     const out = ctx.output(c);
+    if (flags.repo) return checkReleases(flags, out);
     const cluster = flags.cluster ? (await loadClusterFile(flags.cluster)).cluster : undefined;
     const client = await connect(resolveConnection(flags), { onRetry: (m) => out.warn(m) });
     try {

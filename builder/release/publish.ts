@@ -55,7 +55,7 @@ export async function localAssets(outDir: string, id: string, version: string): 
   const missing = [];
   for (const s of specs) if (!(await stat(path.join(outDir, s.name)).catch(() => undefined))) missing.push(s.name);
   if (missing.length) {
-    throw new ConfigError('ober release publish', missing.map((m) => ({ path: '--version', message: `${path.join(outDir, m)} is missing`, hint: `build it first: ober build-image (version ${version})` })));
+    throw new ConfigError('ober release publish', missing.map((m) => ({ path: 'version', message: `${path.join(outDir, m)} is missing`, hint: `build it first: ober build-image (version ${version})` })));
   }
   const sums = parseSums(await readFile(sumsPath, 'utf8'), sumsPath);
   const assets: LocalAsset[] = [];
