@@ -9,9 +9,12 @@ export interface GithubFlags {
   repo?: string;
   tokenFile?: string;
   apiUrl?: string;
+  /** Reading commands: SHA256SUMS must carry a signature by a key in this allowed_signers file. */
+  allowedSigners?: string;
 }
 
-export function addGithubOptions(cmd: Command, repoHelp: string): Command {
+export function addGithubOptions(cmd: Command, repoHelp: string, opts: { reading?: boolean } = {}): Command {
+  if (opts.reading) cmd.option('--allowed-signers <file>', 'require SHA256SUMS.sig by a key in this ssh-keygen allowed_signers file (namespace herr-ober-release)');
   return cmd
     .option('--repo <owner/name>', repoHelp)
     .option('--token-file <file>', 'GitHub token in a file of mode 0600 (default: $GITHUB_TOKEN); never on the command line')

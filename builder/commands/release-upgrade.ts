@@ -26,7 +26,7 @@ export async function checkReleases(flags: ReleaseCheckFlags, out: Output): Prom
   let fetched: FetchedImage | undefined;
   if (flags.download && newer[0]) {
     fetched = await fetchReleaseImage(gh, ref, newer[0].images.length === 1 ? newer[0].version : `${newer[0].images[0]}_${newer[0].version}`,
-      flags.downloadDir ?? releaseDownloadDir(flags.repo!), { info: (m) => out.info(m), progress: transferProgress(out, 'download') });
+      flags.downloadDir ?? releaseDownloadDir(flags.repo!), { info: (m) => out.info(m), progress: transferProgress(out, 'download') }, { allowedSigners: flags.allowedSigners });
   }
   if (out.json) return out.emitJson({ ok: true, repo: `${ref.owner}/${ref.repo}`, current, newer, ...(fetched ? { downloaded: fetched } : {}) });
   if (!newer.length) out.result(`no release newer than ${current} in ${ref.owner}/${ref.repo}`);
@@ -40,7 +40,7 @@ export async function checkReleases(flags: ReleaseCheckFlags, out: Output): Prom
  */
 export async function templateFromRelease(client: ProxmoxClient, resolved: Cluster, to: string, flags: ReleaseCheckFlags, out: Output): Promise<string> {
   const { gh, ref } = await githubFromFlags(flags, out, false);
-  const img = await fetchReleaseImage(gh, ref, to, flags.downloadDir ?? releaseDownloadDir(flags.repo!), { info: (m) => out.info(m), progress: transferProgress(out, 'download') });
+  const img = await fetchReleaseImage(gh, ref, to, flags.downloadDir ?? releaseDownloadDir(flags.repo!), { info: (m) => out.info(m), progress: transferProgress(out, 'download') }, { allowedSigners: flags.allowedSigners });
   out.info(`${img.id} ${img.version}: verified against the release's SHA256SUMS`);
   const upload = transferProgress(out, 'upload');
   const t = await createTemplate(client, { image: img.qcow2, hardware: { ...DEFAULT_HARDWARE, bios: proxmoxOf(resolved).firmware } }, { step: (m) => out.info(m), uploadProgress: (sent, total) => upload(img.qcow2, sent, total) });

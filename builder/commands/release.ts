@@ -21,14 +21,15 @@ export const registerRelease: Register = (program, ctx) => {
     .argument('[version]', 'version to publish (default: the image definition\'s)')
     .option('--definition <file>', 'image definition (its id names the artifacts)', DEFAULT_IMAGE_DEFINITION)
     .option('--out-dir <dir>', 'where ober build-image put the artifacts', 'out')
+    .option('--sign-key <file>', 'sign SHA256SUMS with this SSH key (ssh-keygen -Y sign; no passphrase, or its .pub with the key in ssh-agent) and upload SHA256SUMS.sig')
     .option('--dry-run', 'show what would be created, uploaded or skipped; change nothing');
-  addGithubOptions(publish, 'GitHub repository (required)').action(async (versionArg: string | undefined, flags: GithubFlags & { definition: string; outDir: string; dryRun?: boolean }, cmd: Command) => {
+  addGithubOptions(publish, 'GitHub repository (required)').action(async (versionArg: string | undefined, flags: GithubFlags & { definition: string; outDir: string; dryRun?: boolean; signKey?: string }, cmd: Command) => {
     const out = ctx.output(cmd);
     if (!flags.repo) throw new ConfigError('ober release publish', [{ path: '--repo', message: 'required: the repository to publish to, OWNER/NAME' }]);
     const def = await loadImageDefinition(flags.definition);
     const { gh, ref } = await githubFromFlags(flags, out, true);
     const version = versionArg ?? def.version;
-    const r = await publishRelease(gh, ref, { id: def.id, version, outDir: flags.outDir, dryRun: flags.dryRun }, { info: (m) => out.info(m), progress: transferProgress(out, 'upload') });
+    const r = await publishRelease(gh, ref, { id: def.id, version, outDir: flags.outDir, dryRun: flags.dryRun, signKey: flags.signKey }, { info: (m) => out.info(m), progress: transferProgress(out, 'upload') });
     if (out.json) return out.emitJson({ ok: true, dryRun: !!flags.dryRun, ...r });
     const verb = { upload: 'upload', replace: 'replace', skip: 'skip' } as const;
     if (flags.dryRun) {
@@ -44,11 +45,11 @@ export const registerRelease: Register = (program, ctx) => {
     .description('download a release\'s image and manifest with resume, verified against its SHA256SUMS')
     .argument('<version>', 'version, or <image id>_<version> when the release holds several images')
     .option('--dir <dir>', 'download directory (default .cache/releases/<owner>_<name>)');
-  addGithubOptions(download, 'GitHub repository (required)').action(async (version: string, flags: GithubFlags & { dir?: string }, cmd: Command) => {
+  addGithubOptions(download, 'GitHub repository (required)', { reading: true }).action(async (version: string, flags: GithubFlags & { dir?: string }, cmd: Command) => {
     const out = ctx.output(cmd);
     if (!flags.repo) throw new ConfigError('ober release download', [{ path: '--repo', message: 'required: the repository to read, OWNER/NAME' }]);
     const { gh, ref } = await githubFromFlags(flags, out, false);
-    const img = await fetchReleaseImage(gh, ref, version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') });
+    const img = await fetchReleaseImage(gh, ref, version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') }, { allowedSigners: flags.allowedSigners });
     if (out.json) return out.emitJson({ ok: true, ...img });
     out.ok(`${img.id} ${img.version} (${img.tag}) verified against SHA256SUMS: ${img.qcow2}`);
   });

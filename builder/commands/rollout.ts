@@ -45,7 +45,7 @@ export const registerRollout: Register = (program, ctx) => {
     .option('--node-ssh-key <file>', 'key for SSH to the nodes as proxmox.ciuser, for ober stop (default: --ssh-key)')
     .option('--dry-run', 'print what the rollout would do; make no call')
     .option('--download-dir <dir>', 'with --repo: where release images are kept (default .cache/releases/<owner>_<name>)');
-  addGithubOptions(cmd, 'take --to V from this GitHub repository\'s releases: download, verify SHA256SUMS, make the template');
+  addGithubOptions(cmd, 'take --to V from this GitHub repository\'s releases: download, verify SHA256SUMS, make the template', { reading: true });
   addConnectionOptions(addPlacementOptions(cmd)).action(async (flags: RolloutFlags & ReleaseCheckFlags, c: Command) => {
     const out = ctx.output(c);
     if ([flags.resume, flags.revert, flags.to !== undefined && !flags.resume && !flags.revert].filter(Boolean).length !== 1) {
@@ -148,7 +148,7 @@ export const registerUpgrade: Register = (program, ctx) => {
     .option('--current <version>', 'with --repo: the version to compare with (default: the image definition\'s)')
     .option('--download', 'with --repo: download the newest release and verify it against its SHA256SUMS')
     .option('--download-dir <dir>', 'with --repo: where to keep it (default .cache/releases/<owner>_<name>)');
-  addGithubOptions(cmd, 'list the newer releases of this GitHub repository instead of Proxmox templates');
+  addGithubOptions(cmd, 'list the newer releases of this GitHub repository instead of Proxmox templates', { reading: true });
   addConnectionOptions(cmd).action(async (flags: ConnectionFlags & ReleaseCheckFlags & { cluster?: string }, c: Command) => {
     const out = ctx.output(c);
     if (flags.repo) return checkReleases(flags, out);

@@ -13,6 +13,7 @@ import { ApiError, ConfigError } from '../../firstboot/lib/errors.js';
 import { compareVersions } from '../deploy/identity.js';
 import { ChecksumMismatchError, expectedSum, parseSums, releaseAssets, releaseTag, sha256File, versionOfTag } from './artifacts.js';
 import { explain, isRequestError, type RepoRef } from './github.js';
+import { verifySums } from './signature.js';
 
 export interface ReleaseInfo {
   tag: string;
@@ -59,7 +60,7 @@ export interface FetchedImage {
 }
 
 /** `V` or `<image id>_V` → the verified qcow2 and manifest of that release, downloaded into `dir`. */
-export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: string, dir: string, hooks: FetchHooks): Promise<FetchedImage> {
+export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: string, dir: string, hooks: FetchHooks, opts: { allowedSigners?: string } = {}): Promise<FetchedImage> {
   const m = /^(?:(.+)_)?v?([0-9][0-9A-Za-z.+-]*)$/.exec(target);
   if (!m) throw new ConfigError('release', [{ path: '--to', message: `'${target}' is neither a version nor <image id>_<version>` }]);
   const version = m[2]!;
@@ -91,6 +92,12 @@ export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: strin
   // SHA256SUMS first; what it says is checked against GitHub's own digest of each asset
   const sumsFile = path.join(dir, sumsSpec.name);
   await downloadAsset(gh, ref, find(sumsSpec.name), sumsFile, undefined, hooks);
+  if (opts.allowedSigners) {
+    const sigName = `${sumsSpec.name}.sig`;
+    if (!release.assets.some((a) => a.name === sigName)) throw new ChecksumMismatchError(`release ${tag} has no ${sigName}, and --allowed-signers asks for one: refused`);
+    const sig = await downloadAsset(gh, ref, find(sigName), path.join(dir, sigName), undefined, hooks);
+    hooks.info(`${sumsSpec.name}: signed by ${await verifySums(sumsFile, sig, opts.allowedSigners)}`);
+  }
   const sums = parseSums(await readFile(sumsFile, 'utf8'), `${tag}/${sumsSpec.name}`);
   const files: Partial<Record<'qcow2' | 'manifest', string>> = {};
   for (const s of specs.filter((x) => x.kind === 'qcow2' || x.kind === 'manifest')) {

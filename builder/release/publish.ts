@@ -9,6 +9,7 @@ import type { Octokit } from '@octokit/rest';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { ChecksumMismatchError, expectedSum, parseSums, releaseAssets, releaseTag, sha256File } from './artifacts.js';
 import { explain, requirePush, type RepoRef } from './github.js';
+import { signSums } from './signature.js';
 
 export interface LocalAsset {
   name: string;
@@ -84,8 +85,14 @@ export interface PublishReport {
   assets: AssetAction[];
 }
 
-export async function publishRelease(gh: Octokit, ref: RepoRef, opts: { id: string; version: string; outDir: string; dryRun?: boolean }, hooks: PublishHooks): Promise<PublishReport> {
+export async function publishRelease(gh: Octokit, ref: RepoRef, opts: { id: string; version: string; outDir: string; dryRun?: boolean; signKey?: string }, hooks: PublishHooks): Promise<PublishReport> {
   const local = await localAssets(opts.outDir, opts.id, opts.version);
+  if (opts.signKey) {
+    // SHA256SUMS.sig: readers with --allowed-signers check it before trusting any checksum
+    const sums = local.find((a) => a.name.endsWith('.SHA256SUMS'))!;
+    const sig = await signSums(sums.path, opts.signKey);
+    local.push({ name: path.basename(sig), path: sig, size: (await stat(sig)).size, sha256: await sha256File(sig), contentType: 'text/plain' });
+  }
   const tag = releaseTag(opts.version);
   const report: PublishReport = { repo: `${ref.owner}/${ref.repo}`, tag, created: false, published: false, assets: [] };
   const repo = await gh.rest.repos.get(ref).catch((e: unknown) => { throw explain(e, `reading ${report.repo}`, ref); });

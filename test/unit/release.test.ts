@@ -1,6 +1,7 @@
 // Releases on GitHub through @octokit/rest, against the loopback double of the releases API
 // (test/github/double.ts): publish (idempotent, resumable), read, download with resume, and refuse
 // what SHA256SUMS does not vouch for.
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -218,5 +219,40 @@ describe('GitHub token', () => {
     expect(parseRepo('example/herr-ober')).toEqual(ref);
     expect(() => parseRepo('example')).toThrow(/is not OWNER\/NAME/);
     expect(() => parseRepo('a/../b')).toThrow(/is not OWNER\/NAME/);
+  });
+});
+
+describe('signed SHA256SUMS (ssh-keygen -Y, namespace herr-ober-release)', () => {
+  const keys = path.join(tmp, 'keys');
+  const allowed = (name: string, pub: string): string => {
+    const file = path.join(keys, `allowed-${name}`);
+    writeFileSync(file, `${name} namespaces="herr-ober-release" ${readFileSync(pub, 'utf8').split(' ').slice(0, 2).join(' ')}\n`);
+    return file;
+  };
+  beforeAll(() => {
+    mkdirSync(keys, { recursive: true });
+    for (const k of ['ops', 'mallory']) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', k, '-f', path.join(keys, k)]);
+  });
+
+  it('publishes SHA256SUMS.sig, idempotently; readers with --allowed-signers check it', async () => {
+    const out = buildArtifacts('2.0.0', 1024);
+    const first = await publishRelease(client(), ref, { id: ID, version: '2.0.0', outDir: out, signKey: path.join(keys, 'ops') }, quiet);
+    expect(first.assets.map((a) => a.name)).toContain(`${ID}_2.0.0.SHA256SUMS.sig`);
+    const again = await publishRelease(client(), ref, { id: ID, version: '2.0.0', outDir: out, signKey: path.join(keys, 'ops') }, quiet);
+    expect(again.assets.every((a) => a.action === 'skip')).toBe(true); // Ed25519 signatures are deterministic
+    const infos: string[] = [];
+    await fetchReleaseImage(client(), ref, '2.0.0', path.join(tmp, 'sig-1'), { info: (m) => infos.push(m), progress: () => {} }, { allowedSigners: allowed('ops', path.join(keys, 'ops.pub')) });
+    expect(infos).toContain(`${ID}_2.0.0.SHA256SUMS: signed by ops`);
+  });
+
+  it('refuses a list signed by nobody allowed, a tampered list, and an unsigned release', async () => {
+    await expect(fetchReleaseImage(client(), ref, '2.0.0', path.join(tmp, 'sig-2'), quiet, { allowedSigners: allowed('mallory', path.join(keys, 'mallory.pub')) })).rejects.toThrow(/not signed by a key in .*allowed-mallory: SHA256SUMS refused/);
+    gh.faults.tamper.set(`${ID}_2.0.0.SHA256SUMS`, Buffer.from(`${'0'.repeat(64)}  ${ID}_2.0.0.qcow2\n`));
+    try {
+      await expect(fetchReleaseImage(client(), ref, '2.0.0', path.join(tmp, 'sig-3'), quiet, { allowedSigners: allowed('ops', path.join(keys, 'ops.pub')) })).rejects.toThrow(/the signature of ops does not match SHA256SUMS/);
+    } finally {
+      gh.faults.tamper.clear();
+    }
+    await expect(fetchReleaseImage(client(), ref, '1.0.0', path.join(tmp, 'sig-4'), quiet, { allowedSigners: allowed('ops', path.join(keys, 'ops.pub')) })).rejects.toThrow(/has no herr-ober-test_1\.0\.0\.SHA256SUMS\.sig, and --allowed-signers asks for one/);
   });
 });
