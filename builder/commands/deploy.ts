@@ -45,19 +45,20 @@ export const registerDeploy: Register = (program, ctx) => {
     const resolved = await loadForDeploy(flags.cluster, placement.mode);
     if (flags.dryRun) return printDeployPlan(out, resolved, placement.mode, placement.snippetsDir, flags.template);
     const client = await connect(resolveConnection(flags), { onRetry: (m) => out.warn(m) });
+    const snippets = placement.snippetsFor(client.api);
     let result: DeployResult;
     try {
       result = await deploy(client, {
         resolved,
         template: flags.template,
         mode: placement.mode,
-        snippets: placement.snippets,
+        snippets,
         probes: httpProbes(),
         timing: placement.timing,
         log: (node, m) => out.info(`${node}: ${m}`),
       });
     } finally {
-      await placement.snippets?.close();
+      await snippets?.close();
       await client.close();
     }
     if (out.json) out.emitJson({ ...result });

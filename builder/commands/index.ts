@@ -6,7 +6,8 @@ import { registerImage } from './image-export.js';
 import { registerRelease } from './release.js';
 import { registerTemplate } from './template.js';
 import { registerDeploy } from './deploy.js';
+import { registerDestroy } from './destroy.js';
 import { registerRollout, registerUpgrade } from './rollout.js';
 
 /** Commands of the admin tool. */
-export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerRollout, registerUpgrade, registerRelease];
+export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerDestroy, registerRollout, registerUpgrade, registerRelease];

@@ -74,6 +74,7 @@ export const registerRollout: Register = (program, ctx) => {
       return;
     }
     const client = await connect(resolveConnection(flags), { onRetry: (m) => out.warn(m) });
+    const snippets = placement.snippetsFor(client.api);
     const px = proxmoxOf(resolved);
     const deps = {
       client,
@@ -90,7 +91,7 @@ export const registerRollout: Register = (program, ctx) => {
       probes: httpProbes(),
       timing: placement.timing,
       mode: placement.mode,
-      snippets: placement.snippets,
+      snippets,
       statePath,
       log: (node: string, m: string) => out.info(`${node}: ${m}`),
     };
@@ -112,7 +113,7 @@ export const registerRollout: Register = (program, ctx) => {
       }
       throw e;
     } finally {
-      await placement.snippets?.close();
+      await snippets?.close();
       await client.close();
     }
   });

@@ -1,11 +1,14 @@
 // Issue 13: the defects the old double hid, each against the double as the real server behaves
 // (three PVE nodes with their own `local` storages beside a shared one, per-node snippet hosts,
 // uploads, clones, destroys and reboots as qemu-server/pve-storage/pveproxy do them).
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { buildProgram, runProgram } from '../../firstboot/lib/program.js';
+import { registerDestroy } from '../../builder/commands/destroy.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { readMetadata } from '../../firstboot/metadata/index.js';
-import { loadForDeploy } from '../../builder/commands/deploy.js';
+import { loadForDeploy, registerDeploy } from '../../builder/commands/deploy.js';
 import { sftpSnippets } from '../../builder/deploy/carriers.js';
 import { deploy, type DeployOptions } from '../../builder/deploy/deploy.js';
 import type { HealthProbes } from '../../builder/deploy/gates.js';
@@ -23,9 +26,14 @@ const PVE_NODES = ['pve1', 'pve2', 'pve3'];
 let env: Env;
 let hosts: Record<string, TestSshd>;
 let base: Cluster;
+let knownHosts: string;
 
 beforeAll(async () => {
-  hosts = Object.fromEntries(await Promise.all(PVE_NODES.map(async (n) => [n, await startSshd({ chroot: true })] as const)));
+  // Three hosts, one client key (as an operator's): pve2 and pve3 accept pve1's.
+  const first = await startSshd({ chroot: true });
+  hosts = { pve1: first, ...Object.fromEntries(await Promise.all(PVE_NODES.slice(1).map(async (n) => [n, await startSshd({ chroot: true, clientKey: first.keyFile })] as const))) };
+  knownHosts = path.join(first.dir, 'all_known_hosts');
+  await writeFile(knownHosts, (await Promise.all(Object.values(hosts).map((h) => readFile(h.knownHosts, 'utf8')))).join(''));
   env = await setup({
     nodes: PVE_NODES,
     agentDelayMs: 10,
@@ -33,7 +41,7 @@ beforeAll(async () => {
     shared: { id: 'shared', content: ['images', 'iso'] },
   });
   // The templates' disks on the shared storage: clones may then go to any node (`target`).
-  for (const v of ['0.1.0', '0.2.0']) {
+  for (const v of ['0.1.0', '0.2.0', '0.3.0']) {
     await createTemplate(env.client, { image: await fakeImage(env.dir, `debian-12_${v}.qcow2`), node: 'pve1', storage: 'shared', hardware: DEFAULT_HARDWARE });
   }
   const loaded = await loadForDeploy(EXAMPLES[0] ?? '', 'sftp');
@@ -42,10 +50,14 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await env.close();
-  for (const h of Object.values(hosts)) await h.stop();
+  for (const h of Object.values(hosts).reverse()) await h.stop();
 });
 /** Each test starts from the templates alone (VMs and seed ISOs dropped behind the tool's back). */
-afterEach(() => {
+afterEach(async () => {
+  for (const n of PVE_NODES) {
+    const dir = path.join(hosts[n]?.root as string, 'var/lib/vz/snippets');
+    for (const f of await readdir(dir)) await rm(path.join(dir, f));
+  }
   for (const [id, vm] of env.pve.cluster.vms) if (vm.config.template !== '1') env.pve.cluster.vms.delete(id);
   for (const n of PVE_NODES) for (const s of env.pve.cluster.node(n).storages.values()) for (const [volid, v] of s.volumes) if (v.content === 'iso') s.volumes.delete(volid);
   env.pve.requests.length = 0;
@@ -88,7 +100,7 @@ describe('issue 13 defects against the double as the real server behaves', () =>
   it('2. refuses a Proxmox VE older than 8.4 before uploading (import content takes disk images since 8.4)', async () => {
     env.pve.cluster.setVersion('8.3.5');
     try {
-      await expect(createTemplate(env.client, { image: await fakeImage(env.dir, 'debian-12_0.3.0.qcow2'), node: 'pve1', storage: 'shared', hardware: DEFAULT_HARDWARE })).rejects.toThrow(/8\.3\.5 is too old.*8\.4/);
+      await expect(createTemplate(env.client, { image: await fakeImage(env.dir, 'debian-12_0.4.0.qcow2'), node: 'pve1', storage: 'shared', hardware: DEFAULT_HARDWARE })).rejects.toThrow(/8\.3\.5 is too old.*8\.4/);
       expect(env.pve.calls('POST').filter((c) => c.path.endsWith('/upload'))).toEqual([]);
     } finally {
       env.pve.cluster.setVersion('9.0.3');
@@ -255,3 +267,153 @@ describe('issue 13 rollout defects', () => {
   });
 });
 
+
+describe('issue 13: deploy and two rollouts of a cluster spread over three Proxmox nodes', () => {
+  const statePath = () => path.join(env.dir, '.ober', 'rollout-s3-ingress.json');
+  const nodesAgent: NodeAgent = { drain: async () => ({ ok: true, detail: 'stopped' }) };
+
+  /** Every carrier file on the hosts and storages: snippets in each host's directory, ISOs in every storage. */
+  async function carriersOnDisk(): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of PVE_NODES) {
+      for (const f of await readdir(path.join(hosts[n]?.root as string, 'var/lib/vz/snippets'))) out.push(`${n} local:snippets/${f}`);
+      for (const s of env.pve.cluster.node(n).storages.values()) for (const v of s.volumes.keys()) if (v.endsWith('.iso')) out.push(`${s.shared ? '*' : n} ${v}`);
+    }
+    return [...new Set(out)].sort();
+  }
+
+  /** The carriers the cluster's VMs name, in the same form. */
+  function carriersNamed(): string[] {
+    const out: string[] = [];
+    for (const vm of env.pve.cluster.vms.values()) {
+      if (vm.config.template === '1') continue;
+      const snippet = /vendor=([^,]+)/.exec(vm.config.cicustom ?? '')?.[1];
+      if (snippet) out.push(`${vm.node} ${snippet}`);
+      const iso = /^([^,]+:iso\/[^,]+)/.exec(vm.config.scsi1 ?? '')?.[1];
+      if (iso) out.push(`${env.pve.cluster.storage(vm.node, iso.split(':')[0] as string).shared ? '*' : vm.node} ${iso}`);
+    }
+    return out.sort();
+  }
+
+  /** The node data a VM boots with, read where its node reads it (its host's snippet, or its seed ISO). */
+  async function dataOf(vm: { node: string; config: Record<string, string> }): Promise<{ node: string; mac?: string; hostname?: string }> {
+    const snippet = /vendor=[^:]+:snippets\/([^,]+)/.exec(vm.config.cicustom ?? '')?.[1];
+    if (snippet) {
+      const text = await readFile(path.join(hosts[vm.node]?.root as string, 'var/lib/vz/snippets', snippet), 'utf8');
+      return { node: /^\s+node: (\S+)$/m.exec(text)?.[1] as string };
+    }
+    const iso = /^([^,]+)/.exec(vm.config.scsi1 ?? '')?.[1] as string;
+    const file = path.join(env.dir, 'data.iso');
+    await writeFile(file, env.pve.cluster.uploads.get(iso) as Buffer);
+    const md = await readMetadata({ path: file });
+    return { node: String((md.ober?.doc as { node?: string } | undefined)?.node), mac: JSON.stringify(md.networkConfig), hostname: md.hostname };
+  }
+
+  afterEach(async () => {
+    await import('node:fs/promises').then((fs) => fs.rm(path.join(env.dir, '.ober'), { recursive: true, force: true }));
+  });
+
+  it.each([
+    ['sftp', false],
+    ['iso', true],
+  ] as const)('--snippets %s (pinned VMIDs: %s): every node ends on 0.3.0 with its own data, nothing left behind, a reboot starts no duplicate', async (mode, pin) => {
+    const cluster: Cluster = pin ? { ...base, nodes: base.nodes.map((n, i) => ({ ...n, proxmox: { ...n.proxmox, vmid: 3101 + i } })) } : base;
+    const snippets = () => (mode === 'sftp' ? nodeSnippets() : undefined);
+    expect((await runDeploy(cluster, { mode, snippets: snippets() })).ok).toBe(true);
+    for (const to of ['0.2.0', '0.3.0']) {
+      const target = listTemplates(await env.client.api.clusterVms()).find((t) => t.version === to);
+      const d: RolloutDeps = { client: env.client, agent: nodesAgent, probes: ok, timing, mode, snippets: snippets(), statePath: statePath() };
+      try {
+        const state = await runRollout(cluster, planRollout(cluster, target as NonNullable<typeof target>, await env.client.api.clusterVms(), mode, false), d);
+        expect(state.status).toBe('done');
+      } finally {
+        await d.snippets?.close();
+      }
+    }
+    for (const [i, n] of cluster.nodes.entries()) {
+      const vms = nodeVmsOf(n.name);
+      expect(vms, n.name).toHaveLength(1);
+      const vm = vms[0] as NonNullable<(typeof vms)[number]>;
+      expect(vm.node).toBe(PVE_NODES[i]);
+      expect(vm.status).toBe('running');
+      expect(vm.config.tags).toContain('ober_debian-12_0.3.0');
+      if (pin) expect(vm.vmid).toBe(3101 + i);
+      const data = await dataOf(vm);
+      expect(data.node).toBe(n.name);
+      if (mode === 'iso') {
+        expect(data.mac).toContain(/=([0-9A-F:]{17})/.exec(vm.config.net0 ?? '')?.[1]?.toLowerCase());
+        expect(data.hostname).toBe(vm.config.name);
+      }
+    }
+    // no stopped VM that a host reboot would start; no snippet or seed beyond the three in use
+    expect([...env.pve.cluster.vms.values()].filter((vm) => vm.config.template !== '1' && vm.status === 'stopped')).toEqual([]);
+    expect(await carriersOnDisk()).toEqual(carriersNamed());
+    expect(carriersNamed()).toHaveLength(3);
+    const before = cluster.nodes.map((n) => nodeVmsOf(n.name)[0]?.vmid);
+    for (const n of PVE_NODES) expect(env.pve.rebootNode(n).failed).toEqual([]);
+    expect(cluster.nodes.map((n) => nodeVmsOf(n.name).filter((v) => v.status === 'running').map((v) => v.vmid)[0])).toEqual(before);
+    expect(cluster.nodes.map((n) => nodeVmsOf(n.name).length)).toEqual([1, 1, 1]);
+
+    // an interrupted rollout (the new VM does not start) leaves the old VM serving
+    env.pve.faults.failTask({ type: 'qmstart', message: 'start failed: QEMU exited with code 1' });
+    const target = listTemplates(await env.client.api.clusterVms()).find((t) => t.version === '0.2.0');
+    const d: RolloutDeps = { client: env.client, agent: nodesAgent, probes: ok, timing, mode, snippets: snippets(), statePath: statePath() };
+    const err = await runRollout(cluster, planRollout(cluster, target as NonNullable<typeof target>, await env.client.api.clusterVms(), mode, false), d)
+      .then(() => undefined, (e: unknown) => e)
+      .finally(() => d.snippets?.close());
+    expect(err).toBeInstanceOf(RolloutStopped);
+    expect((err as Error).message).toMatch(/^rollout stopped at ober1: starting the new VM \d+ of ober1 failed: .*start failed: QEMU exited with code 1.*ober1 is back on its old VM \d+ and healthy\.$/s);
+    expect(nodeVmsOf('ober1').map((v) => [v.vmid, v.status, v.config.onboot])).toEqual([[before[0], 'running', '1']]);
+    expect(await carriersOnDisk()).toEqual(carriersNamed());
+  });
+});
+
+describe('ober deploy --dry-run and ober destroy (CLI)', () => {
+  async function ober(argv: string[], env2: Record<string, string | undefined>): Promise<{ code: number; out: string }> {
+    const out: string[] = [];
+    const saved = { ...process.env };
+    for (const [k, v] of Object.entries(env2)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    try {
+      const code = await runProgram(buildProgram('t', [registerDeploy, registerDestroy]), argv);
+      return { code, out: out.join('') };
+    } finally {
+      spy.mockRestore();
+      err.mockRestore();
+      process.env = saved;
+    }
+  }
+
+  it('deploy --dry-run needs neither PROXMOX_URL nor an SSH host, and makes no call', async () => {
+    env.pve.requests.length = 0;
+    const { code, out } = await ober(['deploy', '--cluster', EXAMPLES[0] ?? '', '--dry-run'], { PROXMOX_URL: undefined, PROXMOX_TOKEN: undefined });
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/SFTP {3}<node of the template>:\/var\/lib\/vz\/snippets\/s3-ingress-ober1-2101-<sha256 of its content>\.yaml/);
+    expect(env.pve.requests).toEqual([]);
+  });
+
+  it('destroy --dry-run lists the VMs and carriers and changes nothing; destroy --yes removes them, left-overs included', async () => {
+    expect((await runDeploy(base)).ok).toBe(true);
+    // a seed left behind by an interrupted run
+    env.pve.cluster.storage('pve2', 'local').volumes.set('local:iso/s3-ingress-ober2-2999-0123456789ab.iso', { volid: 'local:iso/s3-ingress-ober2-2999-0123456789ab.iso', content: 'iso', format: 'iso', size: 1 });
+    const connection = { PROXMOX_URL: env.pve.url, PROXMOX_TOKEN: env.pve.token, PROXMOX_FINGERPRINT: env.cert.fingerprint };
+    const ssh = [...PVE_NODES.flatMap((n) => ['--ssh-host', `${n}=127.0.0.1:${hosts[n]?.port}`]), '--ssh-key', hosts.pve1?.keyFile as string, '--known-hosts', knownHosts];
+    env.pve.requests.length = 0;
+    const dry = await ober(['destroy', '--cluster', EXAMPLES[0] ?? '', '--dry-run', ...ssh], connection);
+    expect(dry.code, dry.out).toBe(0);
+    expect(dry.out).toMatch(/ober1: VM 2101 on pve1 \(running\), local:snippets\/s3-ingress-ober1-2101-[0-9a-f]{12}\.yaml/);
+    expect(dry.out).toContain('left over: local:iso/s3-ingress-ober2-2999-0123456789ab.iso on pve2');
+    expect(env.pve.calls().filter((c) => c.method !== 'GET')).toEqual([]);
+    expect((await ober(['destroy', '--cluster', EXAMPLES[0] ?? '', ...ssh], connection)).code).toBe(1); // no --yes
+
+    const real = await ober(['destroy', '--cluster', EXAMPLES[0] ?? '', '--yes', ...ssh], connection);
+    expect(real.code, real.out).toBe(0);
+    expect(base.nodes.flatMap((n) => nodeVmsOf(n.name))).toEqual([]);
+    for (const n of PVE_NODES) expect(await readdir(path.join(hosts[n]?.root as string, 'var/lib/vz/snippets'))).toEqual([]);
+    expect([...env.pve.cluster.storage('pve2', 'local').volumes.keys()].filter((v) => v.endsWith('.iso'))).toEqual([]);
+  });
+});

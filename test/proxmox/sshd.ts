@@ -50,7 +50,7 @@ async function waitForBanner(port: number, timeoutMs: number): Promise<void> {
  * below a world-writable directory such as /tmp), so several sshds can each stand for one Proxmox
  * host with its own /var/lib/vz/snippets. Needs root.
  */
-export async function startSshd(opts: { chroot?: boolean } = {}): Promise<TestSshd> {
+export async function startSshd(opts: { chroot?: boolean; /** Accept this client key (its .pub beside it) instead of a new one. */ clientKey?: string } = {}): Promise<TestSshd> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ober-sshd-'));
   const root = opts.chroot ? await mkdtemp('/run/ober-sshd-root-') : undefined;
   if (root) {
@@ -59,8 +59,9 @@ export async function startSshd(opts: { chroot?: boolean } = {}): Promise<TestSs
   }
   const user = os.userInfo().username;
   await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', path.join(dir, 'host_ed25519')]);
-  await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ober-test', '-f', path.join(dir, 'client')]);
-  await writeFile(path.join(dir, 'authorized_keys'), await readFile(path.join(dir, 'client.pub')));
+  const keyFile = opts.clientKey ?? path.join(dir, 'client');
+  if (!opts.clientKey) await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'ober-test', '-f', keyFile]);
+  await writeFile(path.join(dir, 'authorized_keys'), await readFile(`${keyFile}.pub`));
   const port = await freePort();
   const config = path.join(dir, 'sshd_config');
   await writeFile(
@@ -102,7 +103,7 @@ export async function startSshd(opts: { chroot?: boolean } = {}): Promise<TestSs
     user,
     dir,
     root,
-    keyFile: path.join(dir, 'client'),
+    keyFile,
     knownHosts,
     async stop() {
       if (child.pid && child.exitCode === null) {
