@@ -81,7 +81,14 @@ export function describeRollout(resolved: Cluster, state: RolloutState, mode: Sn
     const calls: PlannedCall[] = [];
     if (n.old) {
       calls.push({ method: 'SSH', path: `${proxmoxOf(resolved).ciuser}@${vm.address}`, params: {}, note: 'sudo -n ober stop --json: out of service, drained' });
-      calls.push({ method: requests.stopVm(n.pveNode, n.old.vmid).method, path: requests.stopVm(n.pveNode, n.old.vmid).path, params: {}, note: 'the old VM is kept until the new one passed' });
+      const stop = requests.stopVm(n.pveNode, n.old.vmid);
+      calls.push({ method: stop.method, path: stop.path, params: {} });
+      if (vm.vmidPinned) {
+        const destroy = requests.destroyVm(n.pveNode, n.old.vmid, { purge: true, 'destroy-unreferenced-disks': true });
+        calls.push({ ...destroy, note: `only if the old VM holds the pinned VMID ${vm.vmid}: its template and settings are recorded to make it again on a rollback` });
+      }
+      const retire = requests.updateVmConfig(n.pveNode, n.old.vmid, { onboot: false, tags: `<its tags>;${RETIRED_TAG}` });
+      calls.push({ ...retire, note: 'otherwise: the old VM is kept, stopped and never started by a host reboot, until the new one passed' });
     }
     calls.push(...describeCreate({ cluster: state.cluster, clone, template: state.to }, { ...vm, pveNode: n.pveNode }, snippetPath));
     calls.push(...describeGates(resolved, vm));

@@ -97,7 +97,7 @@ describe('locks', () => {
 
   it('sees the lock a running clone holds on its target', async () => {
     const src = await newVm();
-    env.pve.faults.slowTask({ type: 'qmclone', durationMs: 200 });
+    env.pve.faults.slowTask({ type: 'qmclone', durationMs: 2000 }); // long enough to be running at the next request, even on a loaded machine
     const upid = await env.client.api.cloneVm('pve1', src, { newid: 299, name: 'copy', full: true });
     const err = await failure(env.client.api.updateVmConfig('pve1', 299, { cores: 2 }));
     expect(err).toMatchObject({ kind: 'locked' });
