@@ -1,14 +1,15 @@
 // `ober validate` and `ober render`: the node contract, available in both programs. The admin
 // tool runs them on a cluster file before anything is deployed; a node runs the same code at boot.
 import type { Command } from 'commander';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Output } from '../lib/output.js';
+import { BoundedReadError, readBoundedText } from '../lib/read-bounded.js';
 import type { Register } from '../lib/program.js';
 import { deriveNode, type NodeConfig } from '../model/derive.js';
 import { namesToResolve, resolveClusterInputs, resolveNames } from '../model/inputs.js';
-import { loadClusterText, validateCluster } from '../model/load.js';
+import { loadClusterText, MAX_DOCUMENT_BYTES, validateCluster } from '../model/load.js';
 import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import type { Cluster } from '../model/schema.js';
 import { renderNode, type RenderedFile } from '../render/index.js';
@@ -26,9 +27,10 @@ export interface LoadedCluster {
 export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedCluster> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readBoundedText(file, { maxBytes: MAX_DOCUMENT_BYTES });
   } catch (e) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the cluster file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` }]);
+    if (!(e instanceof BoundedReadError)) throw e;
+    throw new ConfigError(file, [{ path: '', message: `the cluster file ${e.reason}`, ...(e.hint ? { hint: e.hint } : {}) }]);
   }
   const { value: cluster, warnings } = loadClusterText(text, file, { now: Date.now() });
   const resolved = await resolveClusterInputs(cluster, { baseDir: path.dirname(path.resolve(file)), env });

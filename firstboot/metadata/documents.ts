@@ -2,6 +2,7 @@
 // that name the file and say what it should look like. The `ober` document inside is not
 // validated here; only its container is.
 import { isMap, isScalar, parseDocument } from 'yaml';
+import { yamlShapeProblem } from '../lib/yaml-limits.js';
 import { problem } from './problems.js';
 
 /** A file's text and the name to use for it in messages. */
@@ -30,6 +31,8 @@ export interface YamlMapping {
 }
 
 export function parseYamlMapping(text: string, file: string): YamlMapping {
+  const shape = yamlShapeProblem(text);
+  if (shape) throw problem(file, `is not usable YAML: ${shape}`);
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
   const [err] = doc.errors;
   if (err) {

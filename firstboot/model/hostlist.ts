@@ -28,36 +28,81 @@ function splitItems(list: string): string[] {
   return items;
 }
 
-/** `01-04` → ['01','02','03','04'] (zero padding from the lower bound), `7` → ['7']. */
-function expandRange(range: string, whole: string): string[] {
-  const out: string[] = [];
+/**
+ * Largest number a range bound may be. Range bounds name hosts and octets, never more than a few
+ * digits; the bound keeps every later sum and loop in exact integer arithmetic (above 2^53 `i++`
+ * no longer changes a double, and a range loop never ends).
+ */
+export const MAX_RANGE_BOUND = 999_999_999;
+
+interface RangePart {
+  lo: number;
+  hi: number;
+  /** Zero padding from the lower bound (`01-04`), 0 for none. */
+  width: number;
+}
+
+/** Parse `01-04,7` and count what it expands to — all before anything is allocated for it. */
+function parseRange(range: string, whole: string): RangePart[] {
+  const parts: RangePart[] = [];
+  let count = 0;
   for (const part of range.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new HostlistError(`'${part}' in '${whole}' is not a number or a range lo-hi`);
+    const m = /^(\d{1,9})(?:-(\d{1,9}))?$/.exec(part.trim());
+    if (!m) {
+      if (/^\d+(?:-\d+)?$/.test(part.trim())) throw new HostlistError(`range ${part} in '${whole}' has a bound above ${MAX_RANGE_BOUND}`);
+      throw new HostlistError(`'${part}' in '${whole}' is not a number or a range lo-hi`);
+    }
     const [, loS = '', hiS] = m;
     const lo = Number(loS);
     const hi = hiS === undefined ? lo : Number(hiS);
     if (hi < lo) throw new HostlistError(`range ${part} in '${whole}' goes downwards`);
-    if (hi - lo + 1 > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`range ${part} in '${whole}' is larger than ${MAX_HOSTLIST_EXPANSION}`);
-    const width = loS.length > 1 && loS.startsWith('0') ? loS.length : 0;
+    count += hi - lo + 1;
+    if (count > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`range [${range}] in '${whole}' is larger than ${MAX_HOSTLIST_EXPANSION}`);
+    parts.push({ lo, hi, width: loS.length > 1 && loS.startsWith('0') ? loS.length : 0 });
+  }
+  return parts;
+}
+
+/** The number strings of a parsed range; the count was bounded by parseRange. */
+function rangeValues(parts: readonly RangePart[]): string[] {
+  const out: string[] = [];
+  for (const { lo, hi, width } of parts) {
     for (let i = lo; i <= hi; i++) out.push(String(i).padStart(width, '0'));
   }
   return out;
 }
 
-function expandItem(item: string): string[] {
-  const m = /^([^[]*)\[([^\]]*)\](.*)$/.exec(item);
-  if (!m) {
-    if (item.includes(']')) throw new HostlistError(`unbalanced ']' in '${item}'`);
-    return [item];
+/** An item split into literal text and ranges: `rgw[01-04].x` → ['rgw', [01-04], '.x']. */
+type Segment = string | RangePart[];
+
+/** Parse an item and return its segments and how many names it expands to (bounded). */
+function parseItem(item: string): { segments: Segment[]; count: number } {
+  const segments: Segment[] = [];
+  let count = 1;
+  let rest = item;
+  for (let m = /^([^[]*)\[([^\]]*)\](.*)$/.exec(rest); m; m = /^([^[]*)\[([^\]]*)\](.*)$/.exec(rest)) {
+    const [, prefix = '', range = '', after = ''] = m;
+    const parts = parseRange(range, item);
+    count *= parts.reduce((n, p) => n + p.hi - p.lo + 1, 0);
+    if (count > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`'${item}' expands to more than ${MAX_HOSTLIST_EXPANSION} names`);
+    segments.push(prefix, parts);
+    rest = after;
   }
-  const [, prefix = '', range = '', rest = ''] = m;
-  const heads = expandRange(range, item);
-  const tails = expandItem(rest);
-  if (heads.length * tails.length > MAX_HOSTLIST_EXPANSION) {
-    throw new HostlistError(`'${item}' expands to more than ${MAX_HOSTLIST_EXPANSION} names`);
+  if (rest.includes(']')) throw new HostlistError(`unbalanced ']' in '${item}'`);
+  segments.push(rest);
+  return { segments, count };
+}
+
+function expandSegments(segments: readonly Segment[]): string[] {
+  let out = [''];
+  for (const seg of segments) {
+    if (typeof seg === 'string') out = out.map((o) => o + seg);
+    else {
+      const values = rangeValues(seg);
+      out = out.flatMap((o) => values.map((v) => o + v));
+    }
   }
-  return heads.flatMap((h) => tails.map((t) => prefix + h + t));
+  return out;
 }
 
 /**
@@ -71,8 +116,10 @@ export function expandHostlist(input: string | readonly string[]): string[] {
   for (const list of lists) {
     for (const item of splitItems(list)) {
       if (item === '') throw new HostlistError(`empty item in '${list}' (a doubled or trailing comma?)`);
-      out.push(...expandItem(item));
-      if (out.length > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`'${list}' expands to more than ${MAX_HOSTLIST_EXPANSION} items`);
+      // Counted before expanding: the total is bounded before anything is allocated for it.
+      const { segments, count } = parseItem(item);
+      if (out.length + count > MAX_HOSTLIST_EXPANSION) throw new HostlistError(`'${list}' expands to more than ${MAX_HOSTLIST_EXPANSION} items`);
+      out.push(...expandSegments(segments));
     }
   }
   return out;

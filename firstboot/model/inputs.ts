@@ -1,9 +1,9 @@
 // The I/O around the pure model: reading secrets and certificate files a cluster file refers to
 // (admin side), and resolving host names in whitelists. Kept apart so derive/render stay pure.
 import { lookup } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
+import { BoundedReadError, readBoundedText } from '../lib/read-bounded.js';
 import { parseAddressList } from './addresses.js';
 import type { ResolvedNames } from './derive.js';
 import type { Cluster } from './schema.js';
@@ -12,7 +12,18 @@ export interface InputSources {
   /** Directory relative file references are resolved against (the cluster file's directory). */
   baseDir: string;
   env?: Readonly<Record<string, string | undefined>>;
-  readText?: (file: string) => Promise<string>;
+  readText?: (file: string, maxBytes: number) => Promise<string>;
+}
+
+/** A secret is a password or token: the schema holds a resolved value to 4096 characters. */
+export const MAX_SECRET_FILE_BYTES = 4096;
+/** A PEM chain with its key is a few KB; the schema holds `pem` to 1 MB. */
+export const MAX_CERTIFICATE_FILE_BYTES = 1_000_000;
+
+/** The issue for a file that could not be read: its field, why, and what to do. */
+function readIssue(path: string, file: string, e: unknown): ConfigIssue {
+  if (e instanceof BoundedReadError) return { path, message: `${file} ${e.reason}`, ...(e.hint ? { hint: e.hint } : {}) };
+  return { path, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
 }
 
 /**
@@ -21,7 +32,7 @@ export interface InputSources {
  */
 export async function resolveClusterInputs(cluster: Cluster, src: InputSources): Promise<Cluster> {
   const env = src.env ?? process.env;
-  const read = src.readText ?? ((f: string) => readFile(f, 'utf8'));
+  const read = src.readText ?? ((f: string, maxBytes: number) => readBoundedText(f, { maxBytes }));
   const issues: ConfigIssue[] = [];
   const abs = (f: string) => (path.isAbsolute(f) ? f : path.join(src.baseDir, f));
 
@@ -35,9 +46,9 @@ export async function resolveClusterInputs(cluster: Cluster, src: InputSources):
       else secrets[name] = { value: v };
     } else if (s.file !== undefined) {
       try {
-        secrets[name] = { value: (await read(abs(s.file))).replace(/\r?\n$/, '') };
+        secrets[name] = { value: (await read(abs(s.file), MAX_SECRET_FILE_BYTES)).replace(/\r?\n$/, '') };
       } catch (e) {
-        issues.push({ path: `secrets.${name}.file`, message: `cannot read ${abs(s.file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+        issues.push(readIssue(`secrets.${name}.file`, abs(s.file), e));
       }
     }
   }
@@ -49,9 +60,9 @@ export async function resolveClusterInputs(cluster: Cluster, src: InputSources):
     }
     try {
       const { file: _file, ...rest } = c;
-      certificates.push({ ...rest, pem: await read(abs(c.file)) });
+      certificates.push({ ...rest, pem: await read(abs(c.file), MAX_CERTIFICATE_FILE_BYTES) });
     } catch (e) {
-      issues.push({ path: `certificates[${i}].file`, message: `cannot read ${abs(c.file)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
+      issues.push(readIssue(`certificates[${i}].file`, abs(c.file), e));
     }
   }
   if (issues.length) throw new ConfigError('cluster inputs', issues);

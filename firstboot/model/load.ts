@@ -3,6 +3,7 @@
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
+import { yamlShapeProblem } from '../lib/yaml-limits.js';
 import { checkCluster, type Origin, type RuleOptions } from './rules.js';
 import { clusterSchema, nodeDataSchema, type Cluster, type NodeData } from './schema.js';
 
@@ -24,8 +25,10 @@ export interface ParsedYaml {
 
 export function parseYaml(text: string, source: string): ParsedYaml {
   if (Buffer.byteLength(text) > MAX_DOCUMENT_BYTES) {
-    throw new ConfigError(source, [{ path: '', message: `larger than ${MAX_DOCUMENT_BYTES} bytes` }]);
+    throw new ConfigError(source, [{ path: '', message: `larger than ${MAX_DOCUMENT_BYTES} bytes`, hint: 'a cluster file is a few KB; is this the right file?' }]);
   }
+  const shape = yamlShapeProblem(text);
+  if (shape) throw new ConfigError(source, [{ path: '', message: `YAML: ${shape}`, hint: 'a cluster file nests about six levels deep; is this the right file?' }]);
   const lc = new LineCounter();
   // uniqueKeys: a key given twice is an error, not "last one wins"; maxAliasCount (toJS) stops alias bombs.
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });

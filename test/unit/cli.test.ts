@@ -46,7 +46,7 @@ describe('ober validate', () => {
     await writeFile(file, (await readFile(EXAMPLES[0] ?? '', 'utf8')).replace('file: secrets/bgp-md5', 'file: /nonexistent/pw'));
     const r = await ober('validate', '--cluster', file);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/secrets\.bgp-md5\.file: cannot read \/nonexistent\/pw/);
+    expect(r.stderr).toMatch(/secrets\.bgp-md5\.file: \/nonexistent\/pw cannot be read: ENOENT/);
   });
 });
 

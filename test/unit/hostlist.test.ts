@@ -23,6 +23,19 @@ describe('hostlist expansion', () => {
   it.each(['a[1-2', 'a1-2]', 'a[2-1]', 'a[x-y]', 'a,,b', 'a,', '[1-2', `a[1-${MAX_HOSTLIST_EXPANSION + 1}]`, 'a[1-100]b[1-100]'])('refuses %s', (bad) => {
     expect(() => expandHostlist(bad)).toThrow(HostlistError);
   });
+
+  // Each of these used to loop forever or allocate before the cap was checked.
+  it.each([
+    ['a bound at 2^53', 'h[9007199254740990-9007199254740993]', /bound above 999999999/],
+    ['a bound of 400 digits', `h[1-${'9'.repeat(400)}]`, /bound above/],
+    ['many small ranges in one bracket', `h[${Array.from({ length: 300 }, (_, i) => `${i * 100}-${i * 100 + 99}`).join(',')}]`, /larger than 4096/],
+    ['two brackets whose product is large', 'h[1-4096]x[1-4096]', /more than 4096 names/],
+    ['many items, each under the cap', Array.from({ length: 3 }, (_, i) => `h${i}[1-2000]`).join(','), /more than 4096 items/],
+  ])('refuses %s before expanding it, in milliseconds', (_name, bad, message) => {
+    const started = performance.now();
+    expect(() => expandHostlist(bad)).toThrow(message);
+    expect(performance.now() - started).toBeLessThan(50);
+  });
 });
 
 describe('address and server lists', () => {

@@ -6,6 +6,13 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { createServer } from 'node:net';
+import { symlink } from 'node:fs/promises';
+import { BoundedReadError, readBounded, readBoundedText } from '../../firstboot/lib/read-bounded.js';
+import { yamlShapeProblem } from '../../firstboot/lib/yaml-limits.js';
+import { ConfigError } from '../../firstboot/lib/errors.js';
+import { loadClusterText } from '../../firstboot/model/load.js';
+import { readMetadata } from '../../firstboot/metadata/read-metadata.js';
 import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js';
 import { parseYaml } from '../../firstboot/model/load.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
@@ -87,5 +94,86 @@ describe('ober firstboot: no crash, a status record always', () => {
     const status = JSON.parse(s.stdout) as { firstboot: { ok: boolean; error: { message: string } } };
     expect(status.firstboot.ok).toBe(false);
     expect(status.firstboot.error.message).toMatch(/whitelists\.monitoring/);
+  });
+});
+
+describe('operator-named files: only regular files, bounded in size', () => {
+  const refused = async (file: string, maxBytes: number, reason: RegExp) => {
+    const started = Date.now();
+    const e = await readBoundedText(file, { maxBytes }).then(() => undefined, (x: unknown) => x);
+    expect(e, `${file} was read`).toBeInstanceOf(BoundedReadError);
+    expect((e as BoundedReadError).reason).toMatch(reason);
+    expect(Date.now() - started).toBeLessThan(2000);
+  };
+
+  it('refuses a FIFO, a symlink to a FIFO, a device, a directory and a socket without blocking', async () => {
+    const fifo = path.join(work, 'a-fifo');
+    await execa('mkfifo', [fifo]);
+    await symlink(fifo, path.join(work, 'link-to-fifo'));
+    await refused(fifo, 4096, /not a regular file: it is a FIFO/);
+    await refused(path.join(work, 'link-to-fifo'), 4096, /not a regular file: it is a FIFO/);
+    await refused('/dev/zero', 4096, /not a regular file: it is a character device/);
+    await refused(work, 4096, /not a regular file: it is a directory/);
+    const sock = path.join(work, 'a-socket');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(sock, resolve));
+    try {
+      await refused(sock, 4096, /not a regular file: it is a socket/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('refuses a file over the limit, with NUL bytes or not UTF-8; reads one at the limit', async () => {
+    const big = path.join(work, 'big');
+    await writeFile(big, 'x'.repeat(4097));
+    await refused(big, 4096, /is 4097 bytes, over the 4096-byte limit/);
+    await writeFile(big, 'x'.repeat(4096));
+    expect((await readBounded(big, { maxBytes: 4096 })).length).toBe(4096);
+    await writeFile(big, 'pass\u0000word');
+    await refused(big, 4096, /NUL bytes/);
+    await writeFile(big, Buffer.from([0x70, 0xff, 0xfe]));
+    await refused(big, 4096, /not UTF-8/);
+    await refused(path.join(work, 'missing'), 4096, /cannot be read: ENOENT/);
+  });
+
+  it('ober validate names the field for a certificate that is a FIFO and a secret that is /dev/zero', async () => {
+    const fifo = path.join(work, 'examples', 'certs', 'fifo.pem');
+    await execa('mkfifo', [fifo]);
+    const file = await clusterWith('fifo-cert', (d) => {
+      (d.certificates as Doc[])[0] = { name: 's3', file: 'certs/fifo.pem' };
+      (d.secrets as Doc)['bgp-md5'] = { file: '/dev/zero' };
+    });
+    const r = await cli([ADMIN, 'validate', '--cluster', file]);
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/certificates\[0\]\.file.*FIFO/);
+    expect(r.stderr).toMatch(/secrets\.bgp-md5\.file.*character device/);
+  });
+});
+
+describe('YAML shape bounded before parsing', () => {
+  const deep = (n: number) => `version: 1\nname: ${'['.repeat(n)}${']'.repeat(n)}\n`;
+  it.each([
+    ['flow nesting 65 deep', deep(65), /nests \[ and \{ more than 64 levels/],
+    ['flow nesting 1,000,000 deep (2 MB)', deep(1_000_000), /nests \[ and \{ more than 64 levels/],
+    ['block nesting by indentation', `a:\n${Array.from({ length: 200 }, (_, i) => `${' '.repeat(2 * i + 2)}k${i}:`).join('\n')} x\n`, /indented more than 256 columns/],
+    ['compact sequences on one line', `a: 1\n${'- '.repeat(40)}x\n`, /opens 40 nested sequences/],
+  ])('refuses %s with the line, in milliseconds', (_n, text, message) => {
+    const started = performance.now();
+    expect(yamlShapeProblem(text)).toMatch(message);
+    expect(() => loadClusterText(text, 'cluster.yaml')).toThrow(ConfigError);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('accepts the examples and a document nested 60 deep', async () => {
+    for (const f of EXAMPLES) expect(yamlShapeProblem(await readFile(f, 'utf8'))).toBeUndefined();
+    expect(yamlShapeProblem(deep(60))).toBeUndefined();
+  });
+
+  it('refuses deep nesting in vendor-data as a problem of that file', async () => {
+    const meta = await writeTree(await tempDir(), nocloudDrive({ vendor: `#cloud-config\nober: ${'{a: '.repeat(5000)}1${'}'.repeat(5000)}\n` }));
+    const e = await readMetadata({ path: meta }).then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(ConfigError);
+    expect((e as Error).message).toMatch(/vendor-data: 1 problem\n.*is not usable YAML: line 2 nests/);
   });
 });
