@@ -1,7 +1,7 @@
 // Turning hostlists into typed entries: addresses, networks, names, host:port servers. Used by the
 // validation rules (to report errors) and by the derivation (to build the node's lists).
 import { expandHostlist, HostlistError } from './hostlist.js';
-import { hasHostBits, inCidr, isHostname, isIPv4, isPort, parseCidr } from './net.js';
+import { hasHostBits, inCidr, inetAton, isHostname, isIPv4, isPort, parseCidr } from './net.js';
 
 export type AddressEntry = { kind: 'ip'; value: string } | { kind: 'cidr'; value: string } | { kind: 'name'; value: string };
 
@@ -12,6 +12,15 @@ export interface ServerEntry {
 }
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
+
+/**
+ * An address written the way inet_aton reads it (hex or octal parts, fewer than four parts): the
+ * system resolver turns it into an address that no check made on names or dotted quads sees.
+ */
+function disguisedAddress(item: string): string | undefined {
+  const ip = inetAton(item.replace(/\.$/, ''));
+  return ip === undefined ? undefined : `'${item}' is not a dotted quad, but the system resolver reads it as ${ip} (inet_aton form: hex, octal or fewer than four parts); write ${ip} if that is meant`;
+}
 
 /** Hostlist expansion with syntax errors as data. */
 function expand(list: string | readonly string[]): Parsed<string[]> {
@@ -38,6 +47,7 @@ export function parseAddressList(list: string | readonly string[]): Parsed<Addre
       else if (hasHostBits(c)) errors.push(`'${it}' has host bits set (write the network address, e.g. the first address of the range)`);
       else out.push({ kind: 'cidr', value: it });
     } else if (isIPv4(it)) out.push({ kind: 'ip', value: it });
+    else if (disguisedAddress(it)) errors.push(disguisedAddress(it) ?? '');
     else if (/^[\d.]+$/.test(it)) errors.push(`'${it}' is not a valid IPv4 address`);
     else if (isHostname(it)) out.push({ kind: 'name', value: it.replace(/\.$/, '').toLowerCase() });
     else errors.push(`'${it}' is neither an IPv4 address, a network a.b.c.d/len nor a host name`);
@@ -64,7 +74,10 @@ export function parseServerList(list: string | readonly string[], defaultPort: n
     if (!isPort(port)) errors.push(`'${it}': port ${port} is outside 1-65535`);
     let hostKind: ServerEntry['hostKind'];
     if (isIPv4(host)) hostKind = 'ip';
-    else if (/^[\d.]+$/.test(host)) {
+    else if (disguisedAddress(host)) {
+      errors.push(disguisedAddress(host) ?? '');
+      continue;
+    } else if (/^[\d.]+$/.test(host)) {
       errors.push(`'${host}' is not a valid IPv4 address`);
       continue;
     } else if (isHostname(host)) hostKind = 'name';

@@ -95,11 +95,12 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
   const setFor = (name: string, list: SourceList | string[], whitelist: boolean): string | undefined => {
     const entries = Array.isArray(list) ? list : list.any ? undefined : list.entries;
     if (entries === undefined) return undefined;
-    // An empty whitelist admits nobody: keep an unmatchable element so the rule stays closed.
-    const elements = entries.length ? entries : ['0.0.0.0'];
+    // An empty list admits nobody: the set stays, without elements (nft accepts an empty set), so
+    // the rule is closed. A placeholder element would admit it: 0.0.0.0 is a source address a
+    // host on the LAN can send from (DHCP clients do), and a forged VRRP advert needs one packet.
     // Whitelists always take networks: `ober sync` may add one at run time, and a set's flags
     // cannot change while rules refer to it.
-    sets.push({ name, interval: whitelist || elements.some((e) => e.includes('/')), elements: elements.join(', ') });
+    sets.push({ name, interval: whitelist || entries.some((e) => e.includes('/')), elements: entries.join(', ') });
     return `@${name}`;
   };
   const from = (set: string | undefined) => (set ? `ip saddr ${set} ` : '');
@@ -116,13 +117,14 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
     rules.push({ why: 'BGP from the routers', rule: `${from(routers)}tcp dport 179 accept` });
     if (node.bgp.bfd.enabled) rules.push({ why: 'BFD control and echo from the routers (RFC 5881)', rule: `${from(routers)}udp dport { ${BFD_PORTS} } accept` });
   }
-  if (node.keepalived) {
-    if (node.keepalived.unicast) {
+  if (node.keepalived?.unicast) {
+    // A one-node cluster has no peer to hear adverts from: no VRRP rule at all.
+    if (node.peers.length) {
       const peers = setFor('vrrp_peers', node.peers.map((p) => p.address), false);
       rules.push({ why: 'VRRP adverts from the other nodes (unicast)', rule: `${from(peers)}ip protocol vrrp accept` });
-    } else {
-      rules.push({ why: 'VRRP adverts (multicast)', rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp accept` });
     }
+  } else if (node.keepalived) {
+    rules.push({ why: 'VRRP adverts (multicast)', rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp accept` });
   }
   return { path: ctx.layout.nftablesRules, mode: 0o644, content: nftTemplate({ header: ctx.header, sets, rules }) };
 }

@@ -17,6 +17,10 @@ interface Case {
   path: string;
   /** Check as node data (resolved secrets) instead of a cluster file. */
   nodeData?: boolean;
+  /** The issue at `path` must also say this. */
+  message?: RegExp;
+  /** The issue at `path` must carry a fix (hint). */
+  hint?: boolean;
 }
 
 const base = async (i: number): Promise<Doc> => parseYaml(await readFile(EXAMPLES[i] ?? '', 'utf8'), 'x').data as Doc;
@@ -156,6 +160,58 @@ const SEMANTIC: Case[] = [
   { name: 'nodes entry not a map', mutate: (d) => set(d, 'nodes[0]', 'ober1'), path: 'nodes[0]' },
 ];
 
+// Addresses that parse but make no sense on a network (issue 17): each refused with its field and a fix.
+const vip0 = (v: string): Case => ({ name: `VIP ${v}`, mutate: (d) => set(d, 'vips[0].address', v), path: 'vips[0].address', hint: true });
+const ADDRESSES: Case[] = [
+  ...['0.0.0.0', '0.1.2.3', '255.255.255.255', '224.0.0.18', '239.1.1.1', '127.0.0.1', '127.255.0.1', '169.254.1.1', '240.0.0.1'].map(vip0),
+  { name: 'VIP is the gateway', mutate: (d) => set(d, 'vips[0].address', '10.20.0.1'), path: 'vips[0].address', message: /gateway of nodes\[0\]/ },
+  { name: 'VIP is a BGP neighbour', mutate: (d) => set(d, 'vips[0].address', '10.20.0.2'), path: 'vips[0].address', message: /BGP neighbour \(bgp\.neighbors\[1\]\)/ },
+  { name: 'VIP is a per-node BGP neighbour', mutate: (d) => { set(d, 'nodes[2].overrides', { bgp: { neighbors: [{ address: '10.20.0.3' }] } }); set(d, 'vips[1].address', '10.20.0.3'); }, path: 'vips[1].address', message: /nodes\[2\]\.overrides\.bgp\.neighbors\[0\]/ },
+  { name: 'VIP is a backend server', mutate: (d) => set(d, 'vips[0].address', '10.30.0.22'), path: 'vips[0].address', message: /server of backends\[1\]/ },
+  { name: 'VIP is the network address of the nodes\' LAN', mutate: (d) => set(d, 'vips[0].address', '10.20.0.0'), path: 'vips[0].address', message: /network address/ },
+  { name: 'VIP is the broadcast address of the nodes\' LAN', mutate: (d) => set(d, 'vips[0].address', '10.20.0.255'), path: 'vips[0].address', message: /broadcast address/ },
+  { name: 'node address 0.0.0.0/0', mutate: (d) => set(d, 'nodes[0].address', '0.0.0.0/0'), path: 'nodes[0].address', hint: true },
+  { name: 'node address /7', mutate: (d) => set(d, 'nodes[0].address', '10.20.0.11/7'), path: 'nodes[0].address', message: /not a LAN prefix/ },
+  { name: 'node address /32', mutate: (d) => set(d, 'nodes[0].address', '10.20.0.11/32'), path: 'nodes[0].address', message: /\/32/ },
+  { name: 'node address is its network address', mutate: (d) => set(d, 'nodes[0].address', '10.20.0.0/24'), path: 'nodes[0].address', message: /network address/ },
+  { name: 'node address is its broadcast address', mutate: (d) => set(d, 'nodes[0].address', '10.20.0.255/24'), path: 'nodes[0].address', message: /broadcast address/ },
+  { name: 'node address on loopback', mutate: (d) => { set(d, 'nodes[0].address', '127.0.0.2/8'); set(d, 'nodes[0].gateway', '127.0.0.1'); }, path: 'nodes[0].address', message: /loopback/ },
+  { name: 'node address multicast', mutate: (d) => set(d, 'nodes[0].address', '224.0.0.11/24'), path: 'nodes[0].address', message: /multicast/ },
+  { name: 'gateway is the network address', mutate: (d) => set(d, 'nodes[0].gateway', '10.20.0.0'), path: 'nodes[0].gateway', message: /network address/ },
+  { name: 'gateway is the broadcast address', mutate: (d) => set(d, 'nodes[0].gateway', '10.20.0.255'), path: 'nodes[0].gateway', message: /broadcast address/ },
+  { name: 'gateway is the node itself', mutate: (d) => set(d, 'nodes[0].gateway', '10.20.0.11'), path: 'nodes[0].gateway', message: /own address/ },
+  { name: 'BGP neighbour 0.0.0.0', mutate: (d) => set(d, 'bgp.neighbors[0].address', '0.0.0.0'), path: 'bgp.neighbors[0].address', hint: true },
+  { name: 'BGP neighbour multicast', mutate: (d) => set(d, 'bgp.neighbors[0].address', '224.0.0.5'), path: 'bgp.neighbors[0].address', hint: true },
+  { name: 'BGP neighbour loopback', mutate: (d) => set(d, 'bgp.neighbors[0].address', '127.0.0.1'), path: 'bgp.neighbors[0].address', hint: true },
+  { name: 'per-node BGP neighbour broadcast', mutate: (d) => set(d, 'nodes[1].overrides', { bgp: { neighbors: [{ address: '255.255.255.255' }] } }), path: 'nodes[1].overrides.bgp.neighbors[0].address', hint: true },
+  { name: 'router id 0.0.0.0', mutate: (d) => set(d, 'nodes[1].routerId', '0.0.0.0'), path: 'nodes[1].routerId', hint: true },
+  ...[
+    ['0x7f.0.0.1:7480', '127.0.0.1'],
+    ['0x0a.0x1e.0.0x15:7480', '10.30.0.21'],
+    ['0x0A1E0015:7480', '10.30.0.21'],
+    ['127.1:7480', '127.0.0.1'],
+    ['012.30.0.21:7480', '10.30.0.21'],
+    ['0x7f.0.0.1.:7480', '127.0.0.1'],
+    ['10.0x1e.0.21', '10.30.0.21'],
+  ].map(([v, ip]): Case => ({ name: `backend in inet_aton form ${v}`, mutate: (d) => set(d, 'backends[1].servers', v), path: 'backends[1].servers', message: new RegExp(`reads it as ${ip?.replace(/\./g, '\\.')}`) })),
+  { name: 'backend 0x.0x.0x.0x (glibc: 0.0.0.0)', mutate: (d) => set(d, 'backends[1].servers', '0x.0x.0x.0x:7480'), path: 'backends[1].servers', message: /reads it as 0\.0\.0\.0/ },
+  { name: 'backend name of numeric labels only (not even inet_aton)', mutate: (d) => set(d, 'backends[1].servers', '0x1ff.1.1.1:7480'), path: 'backends[1].servers' },
+  { name: 'backend server 0.0.0.0 (no whitelist)', mutate: (d) => { set(d, 'whitelists.backendHttp', undefined); set(d, 'backends[1].servers', '0.0.0.0:7480'); }, path: 'backends[1].servers', message: /this network/ },
+  { name: 'backend server on loopback (no whitelist)', mutate: (d) => { set(d, 'whitelists.backendHttp', undefined); set(d, 'backends[1].servers', '127.0.0.1:8404'); }, path: 'backends[1].servers', message: /loopback/ },
+  { name: 'backend server multicast (no whitelist)', mutate: (d) => { set(d, 'whitelists.backendHttp', undefined); set(d, 'backends[1].servers', '224.0.0.1:80'); }, path: 'backends[1].servers', message: /multicast/ },
+  { name: 'whitelist entry in inet_aton form', mutate: (d) => set(d, 'whitelists.frontendHttp', '0x7f.0.0.1'), path: 'whitelists.frontendHttp', message: /reads it as 127\.0\.0\.1/ },
+  { name: 'whitelist entry with fewer than four parts', mutate: (d) => set(d, 'whitelists.admin', '10.1'), path: 'whitelists.admin', message: /reads it as 10\.0\.0\.1/ },
+  { name: 'health check Host in inet_aton form', mutate: (d) => set(d, 'backends[0].healthCheck.host', '0x7f.1'), path: 'backends[0].healthCheck.host' },
+];
+// The same classes in keepalived mode (VRRP hands the VIP over on the nodes' LAN).
+const KA_ADDRESSES: Case[] = [
+  { name: 'keepalived VIP is the VRRP multicast group', mutate: (d) => set(d, 'vips[0].address', '224.0.0.18'), path: 'vips[0].address', message: /multicast/ },
+  { name: 'keepalived VIP is the LAN broadcast', mutate: (d) => set(d, 'vips[2].address', '10.20.0.255'), path: 'vips[2].address', message: /broadcast address/ },
+  { name: 'keepalived VIP is the gateway', mutate: (d) => set(d, 'vips[1].address', '10.20.0.1'), path: 'vips[1].address', message: /gateway/ },
+  { name: 'keepalived VIP is a backend', mutate: (d) => set(d, 'vips[1].address', '10.30.0.24'), path: 'vips[1].address', message: /server of backends\[0\]/ },
+  { name: 'keepalived VIP 0.0.0.0', mutate: (d) => set(d, 'vips[0].address', '0.0.0.0'), path: 'vips[0].address', hint: true },
+];
+
 // Proxmox placement: every value lands in a Proxmox API parameter (deploy/rollout).
 const PROXMOX_STRING_FIELDS = [
   'proxmox.node', 'proxmox.storage', 'proxmox.snippetStorage', 'proxmox.bridge', 'proxmox.ciuser', 'proxmox.searchdomain',
@@ -229,6 +285,8 @@ describe('hostile and broken input is refused with the field named', () => {
   const all = [
     ...cases.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
     ...KA_CASES.map((c) => ({ c, doc: () => structuredClone(kaDoc) })),
+    ...ADDRESSES.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
+    ...KA_ADDRESSES.map((c) => ({ c, doc: () => structuredClone(kaDoc) })),
     ...SEMANTIC.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
     ...PROXMOX.map((c) => ({ c, doc: () => structuredClone(bgpDoc) })),
     ...NODE_DATA.map((c) => ({
@@ -261,5 +319,8 @@ describe('hostile and broken input is refused with the field named', () => {
       `expected an issue at ${c.path}, got:\n${err.message}`,
     ).toBe(true);
     for (const i of err.issues) expect(i.message.length).toBeGreaterThan(5);
+    const at = err.issues.filter((i) => i.path.startsWith(c.path));
+    if (c.message) expect(at.some((i) => c.message?.test(i.message)), `expected ${c.message} at ${c.path}, got:\n${err.message}`).toBe(true);
+    if (c.hint) expect(at.some((i) => (i.hint ?? '').length > 10), `expected a fix at ${c.path}, got:\n${err.message}`).toBe(true);
   });
 });

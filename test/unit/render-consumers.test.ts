@@ -108,6 +108,12 @@ describe('rendered files are accepted by their real consumers', () => {
     for (const c of each('any')()) {
       const r = await run(['nft', '-c', '-f', c.m.layout.nftablesRules], { allowFailure: true });
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
+      const rules = await readFile(c.m.layout.nftablesRules, 'utf8');
+      // No placeholder source: 0.0.0.0 is an address a LAN host can send from.
+      expect(rules).not.toMatch(/(?<![\d.])0\.0\.0\.0(?![\d/])/);
+      // A one-node cluster hears VRRP from nobody; others only from their peers.
+      if (c.cluster.mode === 'keepalived' && c.cluster.nodes.length === 1) expect(rules).not.toMatch(/vrrp/);
+      if (c.cluster.mode === 'keepalived' && c.cluster.nodes.length > 1) expect(rules).toMatch(/ip saddr @vrrp_peers ip protocol vrrp accept/);
     }
   });
 
