@@ -1,8 +1,9 @@
 // Rules that relate fields to each other, run after the schema accepted the shape. They collect
 // every problem (errors) and every doubtful choice (warnings), each with the path of the field.
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { ConfigIssue } from '../lib/errors.js';
 import { addressMatches, parseAddressList, parseServerList } from './addresses.js';
+import { checkAddresses } from './address-rules.js';
+import { inspectCaPem, inspectPem } from './pem.js';
 import { routerIdOf } from './derive.js';
 import { hostPart, inCidr, parseCidr, type Cidr } from './net.js';
 import { MD5_RE, type Cluster } from './schema.js';
@@ -120,10 +121,14 @@ export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {})
     if (origin === 'node-data' && x.file !== undefined) err(`certificates[${i}].file`, 'node data must carry the PEM content (pem), not a path on the admin host');
     if (x.acme !== undefined && caNames.has(x.name)) err(`certificates[${i}].acme`, 'a CA bundle cannot come from ACME');
     if (x.pem !== undefined) {
-      const problem = caNames.has(x.name) ? checkCaPem(x.pem) : checkPem(x.pem, opts.now);
-      if (problem) err(`certificates[${i}].pem`, problem);
+      const report = caNames.has(x.name) ? inspectCaPem(x.pem, opts.now) : inspectPem(x.pem, opts.now);
+      for (const e of report.errors) err(`certificates[${i}].pem`, e.message, e.hint);
+      for (const w of report.warnings) warn(`certificates[${i}].pem`, w.message, w.hint);
     }
   });
+
+  // --- what each address may be (unicast, not another role's address)
+  checkAddresses(c, err);
 
   // --- mode
   if (c.mode === 'bgp') checkBgp(c, origin, nodeIps, err, warn);
@@ -230,39 +235,4 @@ function uniqueSet(values: (string | undefined)[], listPath: string, field: stri
 /** Names of the certificate entries that backends use as CA bundles. */
 export function caCertificateNames(c: { backends: readonly { tls: { caCertificate?: string | undefined } }[] }): Set<string> {
   return new Set(c.backends.flatMap((b) => (b.tls.caCertificate ? [b.tls.caCertificate] : [])));
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** A CA bundle: one or more certificates, and no private key. */
-export function checkCaPem(pem: string): string | undefined {
-  const certs = pem.match(PEM_CERTIFICATE) ?? [];
-  if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
-  if (/PRIVATE KEY-----/.test(pem)) return 'a CA bundle must not contain a private key';
-  try {
-    for (const c of certs) new X509Certificate(c);
-  } catch (e) {
-    return `cannot be parsed: ${(e as Error).message}`;
-  }
-  return undefined;
-}
-
-/**
- * A PEM bundle for HAProxy: at least one certificate, exactly one private key, and the key must
- * belong to the first certificate (the leaf). Returns a problem description or undefined.
- */
-export function checkPem(pem: string, now?: number): string | undefined {
-  const certs = pem.match(PEM_CERTIFICATE) ?? [];
-  const keys = pem.match(/-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC )?PRIVATE KEY-----/g) ?? [];
-  if (certs.length === 0) return 'contains no certificate (-----BEGIN CERTIFICATE-----)';
-  if (keys.length !== 1) return `must contain exactly one private key, found ${keys.length}`;
-  try {
-    const leaf = new X509Certificate(certs[0] ?? '');
-    const key = createPrivateKey(keys[0] ?? '');
-    if (!leaf.checkPrivateKey(key)) return `the private key does not belong to the certificate (subject ${leaf.subject.replace(/\n/g, ', ')})`;
-    if (now !== undefined && Date.parse(leaf.validTo) < now) return `the certificate expired on ${leaf.validTo}`;
-  } catch (e) {
-    return `cannot be parsed: ${(e as Error).message}`;
-  }
-  return undefined;
 }

@@ -6,7 +6,7 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Layout } from '../model/layout.js';
-import { checkPem } from '../model/rules.js';
+import { checkPem } from '../model/pem.js';
 import { writeFileAtomic } from './atomic.js';
 
 export interface CertDirs {

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { NodeConfig } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
-import { checkPem } from '../model/rules.js';
+import { checkPem } from '../model/pem.js';
 import type { Probes } from './probes.js';
 import { parseIpAddrs } from './vrrp.js';
 
