@@ -182,7 +182,25 @@ const BAD: BadCase[] = [
   { name: 'certificate garbage', vendor: mutated('cluster.certificates[0].pem', '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'), reason: /cannot be parsed/ },
   { name: 'certificate empty', vendor: mutated('cluster.certificates[0].pem', ''), reason: /no certificate/ },
   { name: 'secret by file reference', vendor: mutated('cluster.secrets', { pw: { file: '/root/pw' } }), reason: /secrets\.pw/ },
+  // Issue 17: limits, addresses that make no sense on a network, loose PEM
+  { name: 'hostlist range near 2^53 in a whitelist', vendor: mutated('cluster.whitelists.monitoring', '10.20.5.[9007199254740990-9007199254740993]'), reason: /cluster\.whitelists\.monitoring: .*bound above/ },
+  { name: 'hostlist range near 2^53 in the servers', vendor: mutated('cluster.backends[0].servers', 'rgw[1-9007199254740993]:7480'), reason: /cluster\.backends\[0\]\.servers/ },
+  { name: 'hostlist product over the cap', vendor: mutated('cluster.whitelists.admin', '10.[0-255].[0-255].0/24'), reason: /cluster\.whitelists\.admin: .*more than 4096/ },
+  { name: 'vendor-data nested 100 deep', vendor: () => `#cloud-config\nober: ${'['.repeat(100)}${']'.repeat(100)}\n`, reason: /vendor-data.*nests \[ and \{ more than 64/s },
+  ...['0.0.0.0', '255.255.255.255', '224.0.0.18', '127.0.0.1', '10.20.0.255', '10.20.0.1', '10.30.0.21'].map((v) => ({ name: `VIP ${v}`, vendor: mutated('cluster.vips[0].address', v), reason: /cluster\.vips\[0\]\.address/ })),
+  { name: 'node address 0.0.0.0/0', vendor: mutated('cluster.nodes[1].address', '0.0.0.0/0'), reason: /cluster\.nodes\[1\]\.address/ },
+  { name: 'node address is the network address', vendor: mutated('cluster.nodes[1].address', '10.20.0.0/24'), reason: /cluster\.nodes\[1\]\.address: .*network address/ },
+  { name: 'backend in inet_aton form', vendor: mutated('cluster.backends[0].servers', '0x0a.0x1e.0.0x15:7480'), reason: /reads it as 10\.30\.0\.21/ },
+  { name: 'backend 0x7f.0.0.1', vendor: mutated('cluster.backends[0].servers', '0x7f.0.0.1:7480'), reason: /reads it as 127\.0\.0\.1/ },
+  { name: 'certificate with a bogus second certificate', vendor: () => vendorFor(set(structuredClone(goodDoc), 'cluster.certificates[0].pem', `${pemOf(goodDoc)}-----BEGIN CERTIFICATE-----\nMIIBb2d1cyBjZXJ0\n-----END CERTIFICATE-----\n`)), reason: /certificate at line \d+ cannot be parsed/ },
+  { name: 'certificate with garbage text', vendor: () => vendorFor(set(structuredClone(goodDoc), 'cluster.certificates[0].pem', `${pemOf(goodDoc)}garbage\n`)), reason: /text after the last PEM block/ },
+  { name: 'certificate with an extra encrypted key', vendor: () => vendorFor(set(structuredClone(goodDoc), 'cluster.certificates[0].pem', `${pemOf(goodDoc)}-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBb2d1cyBrZXk=\n-----END ENCRYPTED PRIVATE KEY-----\n`)), reason: /encrypted/ },
+  { name: 'certificate with a NUL byte', vendor: () => vendorFor(set(structuredClone(goodDoc), 'cluster.certificates[0].pem', `${pemOf(goodDoc)}\u0000`)), reason: /NUL byte/ },
 ];
+
+function pemOf(doc: Record<string, unknown>): string {
+  return String((doc.cluster as Cluster).certificates[0]?.pem);
+}
 
 describe('first boot: bad metadata installs nothing and says why', () => {
   it('has at least 50 cases', () => {
