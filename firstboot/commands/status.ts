@@ -10,6 +10,7 @@ import { httpGet } from '../lib/http.js';
 import { ipv4Addresses } from '../lib/ip.js';
 import type { Register } from '../lib/program.js';
 import type { NodeConfig } from '../model/derive.js';
+import { describeWeakening, weakenings } from '../model/hardening.js';
 import type { Layout } from '../model/layout.js';
 import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
 import { vrrpInstanceName } from '../render/keepalived.js';
@@ -17,6 +18,8 @@ import { vrrpInstanceName } from '../render/keepalived.js';
 export interface NodeStatus {
   healthy: boolean;
   problems: string[];
+  /** Doubtful choices that do not make the node unhealthy, such as hardening weakened on purpose. */
+  warnings: string[];
   node?: string;
   cluster?: string;
   mode?: string;
@@ -35,7 +38,7 @@ const PROBE_TIMEOUT_MS = 500;
 export async function collectStatus(layout: Layout): Promise<NodeStatus> {
   const problems: string[] = [];
   const record = await readRecord(layout);
-  const status: NodeStatus = { healthy: false, problems, maintenance: existsSync(layout.maintenanceFlag), haproxy: { up: false }, vips: [], backends: [] };
+  const status: NodeStatus = { healthy: false, problems, warnings: [], maintenance: existsSync(layout.maintenanceFlag), haproxy: { up: false }, vips: [], backends: [] };
   if (record) status.firstboot = record;
   if (record?.imageVersion) status.imageVersion = record.imageVersion;
   if (!record) problems.push('first boot has not run (no status record)');
@@ -51,6 +54,8 @@ export async function collectStatus(layout: Layout): Promise<NodeStatus> {
   status.node = node.node.name;
   status.cluster = node.cluster;
   status.mode = node.mode;
+  // Read from what was rendered, not from the record: it holds while the release is installed.
+  status.warnings.push(...weakenings(node.sysctl ?? []).map((w) => `${describeWeakening(w)}; allowed by allowWeakening`));
 
   const base = `http://127.0.0.1:${STATS_PORT}`;
   const health = await httpGet(`${base}/health`, PROBE_TIMEOUT_MS).catch(() => undefined);
@@ -135,6 +140,7 @@ export const registerStatus: Register = (program, ctx) => {
         for (const b of s.bfd ?? []) out.result(`  BFD ${b.neighbor}: ${b.state}`);
         for (const b of s.backends) out.result(`  ${b.backend}/${b.server}: ${b.status}`);
         for (const p of s.problems) out.result(`  ${c.yellow('!')} ${p}`);
+        for (const w of s.warnings) out.result(`  ${c.yellow('warning:')} ${w}`);
       }
       if (!s.healthy) process.exitCode = 1;
     });

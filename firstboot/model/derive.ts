@@ -6,7 +6,7 @@ import { addressMatches, parseAddressList, parseServerList, type AddressEntry } 
 import { DEFAULT_SYSCTL } from './defaults.js';
 import { hostPart, parseCidr } from './net.js';
 import { assignVips, priorityOf, TRACK_WEIGHT } from './ownership.js';
-import type { Cluster, NeighborSpec, NodeSpec } from './schema.js';
+import { sysctlValueText, type Cluster, type NeighborSpec, type NodeSpec } from './schema.js';
 
 export type Mode = Cluster['mode'];
 
@@ -208,8 +208,8 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
 
   // --- sysctl: defaults, then cluster-wide, then this node's overrides (later wins, order kept)
   const sysctl = new Map<string, string>(DEFAULT_SYSCTL.map(([k, v]) => [k, v]));
-  for (const [k, v] of Object.entries(cluster.sysctl)) sysctl.set(k, v);
-  for (const [k, v] of Object.entries(self.overrides?.sysctl ?? {})) sysctl.set(k, v);
+  for (const [k, v] of Object.entries(cluster.sysctl)) sysctl.set(k, sysctlValueText(v));
+  for (const [k, v] of Object.entries(self.overrides?.sysctl ?? {})) sysctl.set(k, sysctlValueText(v));
 
   return {
     cluster: cluster.name,

@@ -4,6 +4,7 @@ import type { ConfigIssue } from '../lib/errors.js';
 import { addressMatches, parseAddressList, parseServerList } from './addresses.js';
 import { checkAddresses } from './address-rules.js';
 import { inspectCaPem, inspectPem } from './pem.js';
+import { describeWeakening, weakens } from './hardening.js';
 import { routerIdOf } from './derive.js';
 import { hostPart, inCidr, parseCidr, type Cidr } from './net.js';
 import { MD5_RE, type Cluster } from './schema.js';
@@ -129,6 +130,18 @@ export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {})
 
   // --- what each address may be (unicast, not another role's address)
   checkAddresses(c, err);
+
+  // --- kernel settings that would undo the image's hardening
+  const sysctls: [string, Cluster['sysctl']][] = [['sysctl', c.sysctl], ...c.nodes.map((n, i): [string, Cluster['sysctl']] => [`nodes[${i}].overrides.sysctl`, n.overrides?.sysctl ?? {}])];
+  for (const [at, settings] of sysctls) {
+    for (const [key, v] of Object.entries(settings)) {
+      const allowed = typeof v !== 'string';
+      const w = weakens(key, allowed ? v.value : v);
+      if (w && allowed) warn(`${at}.${key}`, `${describeWeakening(w)}; allowed by allowWeakening`);
+      else if (w) err(`${at}.${key}`, describeWeakening(w), `remove it, or, knowing the cost, write ${key}: { value: ${w.value}, allowWeakening: true }`);
+      else if (allowed) warn(`${at}.${key}.allowWeakening`, `${key} = ${v.value} weakens nothing the image relies on`, 'write the value plainly');
+    }
+  }
 
   // --- mode
   if (c.mode === 'bgp') checkBgp(c, origin, nodeIps, err, warn);

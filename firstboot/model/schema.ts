@@ -272,11 +272,22 @@ const health = z.strictObject({
 
 /** sysctl key and value: no line breaks, no '=' in keys, no comment characters. */
 const sysctlKey = z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/, { error: 'must be a sysctl key such as net.core.somaxconn' });
-const sysctlValue = z
+const sysctlText = z
   .union([z.string(), z.number()])
   .transform((v) => String(v))
   .refine((v) => /^[A-Za-z0-9 ._:-]{1,64}$/.test(v), { error: 'must be 1-64 characters of letters, digits, spaces and . _ : -' });
+/**
+ * A value, or `{ value, allowWeakening: true }`: the explicit form is the only way to set a value
+ * that weakens the image's hardening (hardening.ts), so such a choice is visible where it is made.
+ */
+const sysctlValue = z.union([sysctlText, z.strictObject({ value: sysctlText, allowWeakening: z.literal(true, { error: 'must be true (or leave the value plain)' }) })], {
+  error: 'must be a value, or { value: ..., allowWeakening: true }',
+});
 const sysctl = z.record(sysctlKey, sysctlValue);
+
+export type SysctlValue = z.output<typeof sysctlValue>;
+/** The text a sysctl setting renders as. */
+export const sysctlValueText = (v: SysctlValue): string => (typeof v === 'string' ? v : v.value);
 
 // ---------------------------------------------------------------------------------------------
 // Proxmox placement (admin side: `ober deploy` / `ober rollout`). Every value here ends up in a
