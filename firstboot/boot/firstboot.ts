@@ -14,7 +14,7 @@ import { readMetadata, type NodeMetadata } from '../metadata/index.js';
 import { renderNode } from '../render/index.js';
 import type { Target } from '../render/target.js';
 import { installRelease } from './install.js';
-import { writeRecord, type FirstbootRecord } from './status-record.js';
+import { readRecord, writeRecord, type FirstbootRecord } from './status-record.js';
 
 /** What first boot does to the running system after installing; absent with --no-start. */
 export interface SystemActions {
@@ -95,6 +95,24 @@ export async function firstboot(opts: FirstbootOptions): Promise<FirstbootResult
     if (err instanceof OberError) throw err;
     throw e;
   }
+}
+
+/**
+ * After ober-firstboot.service ended (ExecStopPost): a run that was killed (out of memory, the
+ * start timeout, a crash of node itself) wrote no record, or left an earlier run's success in
+ * place. Write a failed record then, so `ober status` and the console say what happened. Returns
+ * the message written, or undefined when the run ended well or recorded its own failure.
+ * `env` is systemd's: SERVICE_RESULT, EXIT_CODE, EXIT_STATUS (systemd.exec(5)).
+ */
+export async function recordUnfinished(layout: Layout, env: Readonly<Record<string, string | undefined>>, now: Date = new Date()): Promise<string | undefined> {
+  const result = env.SERVICE_RESULT;
+  if (result === undefined || result === 'success') return undefined;
+  const rec = await readRecord(layout);
+  if (rec?.thisBoot && !rec.ok) return undefined;
+  const how = [env.EXIT_CODE, env.EXIT_STATUS].filter(Boolean).join(' ');
+  const message = `first boot ended without a result: ${result}${how ? ` (${how})` : ''} — killed, crashed or out of time before it could say why; see journalctl -b -u ober-firstboot`;
+  await writeRecord(layout, { at: now.toISOString(), ok: false, result: 'failed', warnings: [], error: { kind: 'Unfinished', message } });
+  return message;
 }
 
 /** `ober sync` keeps run-time whitelist changes here; they win over the metadata at every boot. */

@@ -1,7 +1,7 @@
 // `ober firstboot`: what ober-firstboot.service runs at every boot; with --metadata/--root/--no-start
 // an operator (or a test) sees what a node would do with given data, without touching the system.
 import type { Command } from 'commander';
-import { firstboot } from '../boot/firstboot.js';
+import { firstboot, recordUnfinished } from '../boot/firstboot.js';
 import { systemdActions } from '../boot/system-actions.js';
 import { ConfigError, formatIssues } from '../lib/errors.js';
 import type { Register } from '../lib/program.js';
@@ -14,9 +14,15 @@ export const registerFirstboot: Register = (program, ctx) => {
     .option('-m, --metadata <path>', 'metadata directory, ISO image or ober YAML file (default: the Proxmox cloud-init drive)')
     .option('--no-start', 'install the files only: no sysctl, firewall or systemd changes')
     .option('--target <family>', 'image family: debian or rhel', 'debian')
-    .action(async (opts: { metadata?: string; start: boolean; target: string }, cmd: Command) => {
+    .option('--record-unfinished', "after the unit ended (ExecStopPost): record a run that was killed before it recorded anything")
+    .action(async (opts: { metadata?: string; start: boolean; target: string; recordUnfinished?: boolean }, cmd: Command) => {
       const out = ctx.output(cmd);
       const layout = ctx.layout(cmd);
+      if (opts.recordUnfinished) {
+        const message = await recordUnfinished(layout, process.env);
+        if (message) process.stderr.write(`ober firstboot: FAILED — this node serves nothing:\n  ${message}\n`);
+        return;
+      }
       try {
         const { record } = await firstboot({
           layout,

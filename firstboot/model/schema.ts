@@ -283,7 +283,9 @@ const sysctlText = z
 const sysctlValue = z.union([sysctlText, z.strictObject({ value: sysctlText, allowWeakening: z.literal(true, { error: 'must be true (or leave the value plain)' }) })], {
   error: 'must be a value, or { value: ..., allowWeakening: true }',
 });
-const sysctl = z.record(sysctlKey, sysctlValue);
+/** Bounded like every list here: a document of 4 MB could otherwise carry 100,000 keys. */
+export const MAX_SYSCTL_KEYS = 128;
+const sysctl = z.record(sysctlKey, sysctlValue).refine((r) => Object.keys(r).length <= MAX_SYSCTL_KEYS, { error: `at most ${MAX_SYSCTL_KEYS} settings` });
 
 export type SysctlValue = z.output<typeof sysctlValue>;
 /** The text a sysctl setting renders as. */
@@ -410,6 +412,8 @@ const node = z.strictObject({
   proxmox: nodeProxmox.optional(),
 });
 
+export const MAX_SECRETS = 64;
+
 export const clusterSchema = z.strictObject({
   version: z.literal(1, { error: 'must be 1 (the only cluster file version so far)' }),
   name,
@@ -424,7 +428,11 @@ export const clusterSchema = z.strictObject({
   haproxy: haproxy.prefault({}),
   health: health.prefault({}),
   sysctl: sysctl.default({}),
-  secrets: z.record(name, secretSource).default({}),
+  /** At most MAX_SECRETS: each one read from a file costs a bounded read, and a few are all a cluster needs. */
+  secrets: z
+    .record(name, secretSource)
+    .refine((r) => Object.keys(r).length <= MAX_SECRETS, { error: `at most ${MAX_SECRETS} secrets` })
+    .default({}),
   /** Where and how `ober deploy` places the nodes on Proxmox (admin side). */
   proxmox: proxmox.optional(),
   nodes: z.array(node, { error: 'must be a list of nodes' }).min(1, { error: 'needs at least one node' }).max(64),

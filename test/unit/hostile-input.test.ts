@@ -201,6 +201,8 @@ const ADDRESSES: Case[] = [
   { name: 'backend server multicast (no whitelist)', mutate: (d) => { set(d, 'whitelists.backendHttp', undefined); set(d, 'backends[1].servers', '224.0.0.1:80'); }, path: 'backends[1].servers', message: /multicast/ },
   { name: 'whitelist entry in inet_aton form', mutate: (d) => set(d, 'whitelists.frontendHttp', '0x7f.0.0.1'), path: 'whitelists.frontendHttp', message: /reads it as 127\.0\.0\.1/ },
   { name: 'whitelist entry with fewer than four parts', mutate: (d) => set(d, 'whitelists.admin', '10.1'), path: 'whitelists.admin', message: /reads it as 10\.0\.0\.1/ },
+  { name: '65 secrets', mutate: (d) => set(d, 'secrets', Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`s${i}`, { env: 'X' }]))), path: 'secrets', message: /at most 64 secrets/ },
+  { name: '129 sysctl settings', mutate: (d) => set(d, 'sysctl', Object.fromEntries(Array.from({ length: 129 }, (_, i) => [`net.core.k${i}`, 1]))), path: 'sysctl', message: /at most 128 settings/ },
   { name: 'health check Host in inet_aton form', mutate: (d) => set(d, 'backends[0].healthCheck.host', '0x7f.1'), path: 'backends[0].healthCheck.host' },
 ];
 // The same classes in keepalived mode (VRRP hands the VIP over on the nodes' LAN).

@@ -97,6 +97,38 @@ describe('ober firstboot: no crash, a status record always', () => {
   });
 });
 
+describe('a first boot killed before it could record why still leaves a record (ExecStopPost)', () => {
+  const record = async (root: string, env: Record<string, string>) => {
+    const r = await execa('node', [NODE, 'firstboot', '--record-unfinished', '--root', root], { reject: false, env, stdin: 'ignore' });
+    const s = await execa('node', [NODE, 'status', '--root', root, '--json'], { reject: false, stdin: 'ignore' });
+    return { r, status: JSON.parse(String(s.stdout)) as { firstboot?: { ok: boolean; result: string; error?: { message: string } } } };
+  };
+
+  it('killed (oom, signal, timeout): a failed record and the console line', async () => {
+    const root = path.join(work, 'killed');
+    await mkdir(root, { recursive: true });
+    const { r, status } = await record(root, { SERVICE_RESULT: 'oom-kill', EXIT_CODE: 'killed', EXIT_STATUS: 'KILL' });
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).toMatch(/FAILED — this node serves nothing:\n.*ended without a result: oom-kill \(killed KILL\)/);
+    expect(status.firstboot).toMatchObject({ ok: false, result: 'failed' });
+    expect(status.firstboot?.error?.message).toMatch(/journalctl -b -u ober-firstboot/);
+  });
+
+  it('a run that ended well, or recorded its own failure, is left alone', async () => {
+    const root = path.join(work, 'ok');
+    await mkdir(root, { recursive: true });
+    const { r, status } = await record(root, { SERVICE_RESULT: 'success' });
+    expect(String(r.stderr)).toBe('');
+    expect(status.firstboot).toBeUndefined();
+    // A refused run recorded its reason: the post step keeps it.
+    const meta = await writeTree(await tempDir(), nocloudDrive({ vendor: '#cloud-config\nober: {version: 2}\n' }));
+    await execa('node', [NODE, 'firstboot', '--metadata', meta, '--root', root, '--no-start'], { reject: false, stdin: 'ignore' });
+    const again = await record(root, { SERVICE_RESULT: 'exit-code', EXIT_CODE: 'exited', EXIT_STATUS: '1' });
+    expect(String(again.r.stderr)).toBe('');
+    expect(again.status.firstboot?.error?.message).toMatch(/version/);
+  });
+});
+
 describe('operator-named files: only regular files, bounded in size', () => {
   const refused = async (file: string, maxBytes: number, reason: RegExp) => {
     const started = Date.now();
