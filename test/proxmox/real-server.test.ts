@@ -257,6 +257,24 @@ describe('issue 13 rollout defects', () => {
     expect(nodeVmsOf('ober1').map((v) => [v.vmid, v.status])).toEqual([[old, 'running']]);
   });
 
+  it('5. a node with a pinned VMID whose new VM fails to start gets its old VM back, made again under the same VMID with its data', async () => {
+    const pinned: Cluster = { ...base, nodes: base.nodes.map((n, i) => ({ ...n, proxmox: { ...n.proxmox, vmid: 3201 + i } })) };
+    await runDeploy(pinned, { snippets: undefined, mode: 'iso' });
+    const before = nodeVmsOf('ober1')[0]?.config ?? {};
+    env.pve.faults.failTask({ type: 'qmstart', message: 'start failed: QEMU exited with code 1' });
+    const err = await rollout(pinned, '0.2.0').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutStopped);
+    expect((err as Error).message).toMatch(/ober1 is back on its old VM 3201 and healthy\.$/);
+    const vms = nodeVmsOf('ober1');
+    expect(vms.map((v) => [v.vmid, v.status])).toEqual([[3201, 'running']]);
+    const after = vms[0]?.config ?? {};
+    for (const k of ['net0', 'scsi1', 'tags', 'name', 'onboot']) expect(after[k], k).toBe(before[k]);
+    // the seed it boots from is the one it had, still there; the failed new VM's seed is gone
+    expect(env.pve.cluster.uploads.has(/^([^,]+)/.exec(after.scsi1 ?? '')?.[1] as string)).toBe(true);
+    const isos = PVE_NODES.flatMap((n) => [...env.pve.cluster.node(n).storages.values()].flatMap((st) => [...st.volumes.keys()])).filter((v) => v.includes('-ober1-'));
+    expect([...new Set(isos)]).toEqual([/^([^,]+)/.exec(after.scsi1 ?? '')?.[1]]);
+  });
+
   it('5. the second rollout trusts the SSH host key of the VM the first one made', async () => {
     await runDeploy(base, { snippets: undefined, mode: 'iso' });
     await rollout(base, '0.2.0');
