@@ -44,13 +44,15 @@ export const registerRelease: Register = (program, ctx) => {
     .command('download')
     .description('download a release\'s image and manifest with resume, verified against its SHA256SUMS')
     .argument('<version>', 'version, or <image id>_<version> when the release holds several images')
-    .option('--dir <dir>', 'download directory (default .cache/releases/<owner>_<name>)');
-  addGithubOptions(download, 'GitHub repository (required)', { reading: true }).action(async (version: string, flags: GithubFlags & { dir?: string }, cmd: Command) => {
+    .option('--dir <dir>', 'download directory (default .cache/releases/<owner>_<name>)')
+    .option('--dry-run', 'find the release and its assets; download nothing');
+  addGithubOptions(download, 'GitHub repository (required)', { reading: true }).action(async (version: string, flags: GithubFlags & { dir?: string; dryRun?: boolean }, cmd: Command) => {
     const out = ctx.output(cmd);
     if (!flags.repo) throw new ConfigError('ober release download', [{ path: '--repo', message: 'required: the repository to read, OWNER/NAME' }]);
     const { gh, ref } = await githubFromFlags(flags, out, false);
-    const img = await fetchReleaseImage(gh, ref, version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') }, { allowedSigners: flags.allowedSigners });
-    if (out.json) return out.emitJson({ ok: true, ...img });
+    const img = await fetchReleaseImage(gh, ref, version, flags.dir ?? releaseDownloadDir(flags.repo), { info: (m) => out.info(m), progress: transferProgress(out, 'download') }, { allowedSigners: flags.allowedSigners, dryRun: flags.dryRun });
+    if (out.json) return out.emitJson({ ok: true, dryRun: !!flags.dryRun, ...img });
+    if (flags.dryRun) return out.result(`dry run: ${img.id} ${img.version} (${img.tag}) would be downloaded to ${img.qcow2} (+ manifest, SHA256SUMS) and verified`);
     out.ok(`${img.id} ${img.version} (${img.tag}) verified against SHA256SUMS: ${img.qcow2}`);
   });
 };

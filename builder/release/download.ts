@@ -60,7 +60,7 @@ export interface FetchedImage {
 }
 
 /** `V` or `<image id>_V` → the verified qcow2 and manifest of that release, downloaded into `dir`. */
-export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: string, dir: string, hooks: FetchHooks, opts: { allowedSigners?: string } = {}): Promise<FetchedImage> {
+export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: string, dir: string, hooks: FetchHooks, opts: { allowedSigners?: string; dryRun?: boolean } = {}): Promise<FetchedImage> {
   const m = /^(?:(.+)_)?v?([0-9][0-9A-Za-z.+-]*)$/.exec(target);
   if (!m) throw new ConfigError('release', [{ path: '--to', message: `'${target}' is neither a version nor <image id>_<version>` }]);
   const version = m[2]!;
@@ -87,8 +87,13 @@ export async function fetchReleaseImage(gh: Octokit, ref: RepoRef, target: strin
     if (!a) throw new ConfigError('release', [{ path: '--to', message: `release ${tag} lacks ${name}` }]);
     return a;
   };
-  await mkdir(dir, { recursive: true });
   const sumsSpec = specs.find((s) => s.kind === 'sums')!;
+  const planned = { id, version, tag, qcow2: path.join(dir, specs[0]!.name), manifest: path.join(dir, specs[1]!.name), sums: path.join(dir, sumsSpec.name) };
+  if (opts.dryRun) {
+    for (const s of specs.filter((x) => x.kind !== 'sbom')) find(s.name); // the assets exist
+    return planned;
+  }
+  await mkdir(dir, { recursive: true });
   // SHA256SUMS first; what it says is checked against GitHub's own digest of each asset
   const sumsFile = path.join(dir, sumsSpec.name);
   await downloadAsset(gh, ref, find(sumsSpec.name), sumsFile, undefined, hooks);

@@ -84,6 +84,14 @@ describe('ober release / upgrade --check --repo', () => {
     expect(none.stdout).toMatch(/no release newer than 3\.0\.0 in example\/herr-ober/);
   });
 
+  it('release download --dry-run finds the release and downloads nothing', async () => {
+    gh.log.length = 0;
+    const r = await ober({}, 'release', 'download', '3.0.0', '--repo', 'example/herr-ober', '--dir', path.join(dir, 'dl3'), '--dry-run', '--json');
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, dryRun: true, qcow2: path.join(dir, 'dl3', `${id}_3.0.0.qcow2`) });
+    expect(gh.log.filter((l) => l.origin === 'downloads')).toEqual([]);
+  });
+
   it('release download refuses a tampered asset (exit 1) and keeps nothing of it', async () => {
     gh.faults.tamper.set(`${id}_3.0.0.qcow2`, Buffer.alloc(2_500_000, 8));
     try {
