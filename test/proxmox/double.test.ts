@@ -1,4 +1,6 @@
 // The double's own behaviour that deploy and rollout will rely on: ids, clones, power, guest agent.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProxmoxError } from '../../builder/proxmox/errors.js';
 import { setup, type Env } from './helpers.js';
@@ -77,5 +79,55 @@ describe('the Proxmox double', () => {
   it('answers 501 for a schema-valid call it does not model, so a new client call is noticed', async () => {
     const err = await env.client.api.http.call('GET', '/nodes/pve1/qemu/301/pending').catch((e: unknown) => e as ProxmoxError);
     expect(err).toMatchObject({ status: 501 });
+  });
+});
+
+describe('uploads as pve-storage Status.pm takes them', () => {
+  const upload = async (content: 'iso' | 'import', name: string, data = 'x') => {
+    const file = path.join(env.dir, name);
+    await writeFile(file, data);
+    return env.client.tasks.wait(await env.client.api.upload('pve1', 'local', { content, file: { path: file, name, size: data.length } }));
+  };
+
+  it('checks the extension per content type, gated on the version for disk images', async () => {
+    await expect(upload('iso', 'seed.qcow2')).rejects.toThrow(/filename: wrong file extension/);
+    env.pve.cluster.setVersion('8.3.5');
+    try {
+      await expect(upload('import', 'disk.qcow2')).rejects.toThrow(/filename: invalid filename or wrong extension/);
+      await upload('import', 'appliance.ova');
+    } finally {
+      env.pve.cluster.setVersion('9.0.3');
+    }
+    await upload('import', 'disk.qcow2');
+  });
+
+  it('overwrites a file of the same name, and a destroyed VM leaves its ISO behind', async () => {
+    await upload('iso', 'seed-a.iso', 'first');
+    await upload('iso', 'seed-a.iso', 'second');
+    expect(env.pve.cluster.uploads.get('local:iso/seed-a.iso')?.toString()).toBe('second');
+    const { api, tasks } = env.client;
+    await tasks.wait(await api.cloneVm('pve1', template, { newid: 320, name: 'with-iso' }));
+    await tasks.wait(await api.updateVmConfig('pve1', 320, { scsi1: 'local:iso/seed-a.iso,media=cdrom' }));
+    await tasks.wait(await api.destroyVm('pve1', 320, { purge: true }));
+    expect(env.pve.cluster.storage('pve1', 'local').volumes.has('local:iso/seed-a.iso')).toBe(true);
+  });
+
+  it("takes the form fields only in pveproxy's order (AnyEvent.pm): content, checksum-algorithm, checksum", async () => {
+    const file = path.join(env.dir, 'order.iso');
+    await writeFile(file, 'data');
+    const sha = 'a'.repeat(64);
+    const send = (fields: Record<string, string>) => env.client.api.http.upload('/nodes/pve1/storage/local/upload', fields, { path: file, name: 'order.iso', size: 4 });
+    await expect(send({ content: 'iso', checksum: sha, 'checksum-algorithm': 'sha256' })).rejects.toMatchObject({
+      status: 501,
+      message: expect.stringMatching(/wrong Content-Disposition 'form-data; name="checksum"/),
+    });
+    await expect(send({ content: 'iso', 'checksum-algorithm': 'sha256', checksum: sha })).resolves.toMatch(/^UPID:pve1:/);
+  });
+
+  it('verifies the checksum inside the task', async () => {
+    const file = path.join(env.dir, 'sum.iso');
+    await writeFile(file, 'data');
+    const upid = await env.client.api.upload('pve1', 'local', { content: 'iso', file: { path: file, name: 'sum.iso', size: 4 }, sha256: '0'.repeat(64) });
+    await expect(env.client.tasks.wait(upid)).rejects.toThrow(/checksum mismatch: got '[0-9a-f]{64}' != expect '0{64}'/);
   });
 });
