@@ -2,12 +2,13 @@
 import path from 'node:path';
 import type { Register } from '../../firstboot/lib/program.js';
 import { shellQuote } from '../../firstboot/lib/errors.js';
+import { choiceFlag, listFlag } from '../../firstboot/lib/flags.js';
 import { buildImage, type BuildReport } from '../image/build.js';
 import { DEFAULT_IMAGE_DEFINITION } from '../image/definition.js';
 import { exportProject } from '../export/export.js';
 import { mkosiBuildArgv, requireMkosi, runMkosiBuild } from '../export/mkosi-tool.js';
 
-const STAGES = ['rootfs', 'customize', 'assemble', 'convert', 'manifest'];
+const STAGES = ['rootfs', 'customize', 'assemble', 'convert', 'manifest'] as const;
 
 export const registerBuildImage: Register = (program, ctx) => {
   program
@@ -22,9 +23,7 @@ export const registerBuildImage: Register = (program, ctx) => {
     .option('--out-dir <dir>', 'where the artifacts are published', 'out')
     .action(async (definition: string, opts: { builder: string; plan?: boolean; dryRun?: boolean; rebuild?: string; cacheDir: string; outDir: string }, cmd) => {
       const out = ctx.output(cmd);
-      if (opts.builder !== 'native' && opts.builder !== 'mkosi') {
-        throw new Error(`--builder: '${opts.builder}' is not native or mkosi (a Packer template is made with ober image export --builder packer)`);
-      }
+      choiceFlag(opts.builder, '--builder', 'ober build-image', ['native', 'mkosi'] as const);
       if (opts.builder === 'mkosi') {
         const repo = process.cwd();
         const projectDir = path.resolve(repo, opts.cacheDir, 'mkosi');
@@ -42,9 +41,7 @@ export const registerBuildImage: Register = (program, ctx) => {
         if (dryRun) return out.result(`${exported.image.id} ${exported.image.version}: would export the mkosi project to ${projectDir} and run\n  $ ${argv.map(shellQuote).join(' ')}`);
         return out.ok(`${exported.image.id} ${exported.image.version} built by mkosi into ${outDir}`);
       }
-      const force = opts.rebuild ? opts.rebuild.split(',').map((s) => s.trim()) : [];
-      const unknown = force.filter((s) => !STAGES.includes(s));
-      if (unknown.length) throw new Error(`--rebuild: unknown stage(s) ${unknown.join(', ')}; stages are ${STAGES.join(', ')}`);
+      const force = listFlag(opts.rebuild, '--rebuild', 'ober build-image', STAGES);
       const repo = process.cwd();
       const report = await buildImage(
         {

@@ -14,7 +14,7 @@ import type { ClusterVm } from '../proxmox/api.js';
 import { connect } from '../proxmox/client.js';
 import { addConnectionOptions, resolveConnection, type ConnectionFlags } from '../proxmox/connection.js';
 import { DEFAULT_STOP_COMMAND, sshNodeAgent } from '../rollout/node-agent.js';
-import { RolloutStopped, describeRollout, planRollout, revertRollout, runRollout } from '../rollout/rollout.js';
+import { RolloutStopped, describeRollout, planRollout, previewRollout, revertRollout, runRollout } from '../rollout/rollout.js';
 import { defaultStatePath, readState, type RolloutState } from '../rollout/state.js';
 import { loadForDeploy } from './deploy.js';
 import { addGithubOptions } from './github-options.js';
@@ -62,9 +62,10 @@ export const registerRollout: Register = (program, ctx) => {
       throw new ConfigError('ober rollout', [{ path: '--to', message: `a rollout to ${previous.to.tag} is unfinished (${statePath})`, hint: 'finish it with --resume or undo it with --revert' }]);
     }
     if (flags.dryRun) {
-      const state = previous && !flags.to ? previous : undefined;
-      const target = state?.to ?? { vmid: `<template ${flags.to}>` as unknown as number, node: proxmoxOf(resolved).node ?? '<node>', tag: '', id: '', version: flags.to ?? '' };
-      const nodes = describeRollout(resolved, state ?? { version: 1, cluster: resolved.name, to: target, status: 'running', keepOld: !!flags.keepOld, updatedAt: '', nodes: resolved.nodes.map((n) => ({ node: n.name, pveNode: n.proxmox?.node ?? target.node, step: 'pending', old: { vmid: `<old VM of ${n.name}>` as unknown as number } })) }, placement.mode, (f) => `${placement.snippetsDir}/${f}`);
+      // --resume/--revert describe the saved state; --to a rollout not started, with placeholders
+      // where only Proxmox could answer (the template's VMID and tag, each node's old VM).
+      const preview = previous && !flags.to ? previous : previewRollout(resolved, { vmid: `<template ${flags.to ?? ''}>`, node: proxmoxOf(resolved).node ?? '<node>' });
+      const nodes = describeRollout(resolved, preview, placement.mode, (f) => `${placement.snippetsDir}/${f}`);
       if (out.json) return out.emitJson({ ok: true, dryRun: true, nodes: nodes.map((n) => ({ ...n, calls: printableCalls(n.calls) })) });
       out.result(`dry run: rollout of ${resolved.name}, one node at a time — no call made`);
       for (const n of nodes) {
@@ -143,8 +144,8 @@ export function upgradeCandidates(vms: readonly ClusterVm[], cluster?: { name: s
 export const registerUpgrade: Register = (program, ctx) => {
   const cmd = program
     .command('upgrade')
-    .description('upgrade checks (the upgrade itself is ober rollout)')
-    .requiredOption('--check', 'list ober templates on Proxmox newer than what the nodes run')
+    .description('list ober templates on Proxmox (or, with --repo, releases) newer than what the nodes run; the upgrade itself is ober rollout')
+    .option('--check', 'the same (what upgrade does without --download: it changes nothing)')
     .option('-c, --cluster <file>', 'cluster whose nodes to compare (default: list every template)')
     .option('--current <version>', 'with --repo: the version to compare with (default: the image definition\'s)')
     .option('--download', 'with --repo: download the newest release and verify it against its SHA256SUMS')

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ConfigError, type ConfigIssue } from '../../firstboot/lib/errors.js';
 import type { Output } from '../../firstboot/lib/output.js';
 import type { Register } from '../../firstboot/lib/program.js';
+import { requireReadable } from '../../firstboot/lib/flags.js';
 import { connect } from '../proxmox/client.js';
 import { wireParams } from '../proxmox/http.js';
 import { addConnectionOptions, resolveConnection, type ConnectionFlags } from '../proxmox/connection.js';
@@ -41,6 +42,8 @@ export const registerTemplate: Register = (program, ctx) => {
   addConnectionOptions(create).action(async (flags: CreateFlags, cmd: Command) => {
     const out = ctx.output(cmd);
     const opts = templateOptions(flags);
+    imageRef(opts.image); // the name first: it says what the file must be
+    await requireReadable(opts.image, '--image', 'ober template create', 'build one with ober build-image (it writes out/<id>_<version>.qcow2)');
     if (flags.dryRun) return printPlan(out, opts);
     const client = await connect(resolveConnection(flags), { onRetry: (m) => out.warn(m) });
     try {

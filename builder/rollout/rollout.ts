@@ -14,7 +14,7 @@ import type { SnippetWriter } from '../deploy/carriers.js';
 import { describeGateFailure, waitHealthy, type GateTiming, type HealthProbes } from '../deploy/gates.js';
 import { dataTag, RETIRED_TAG, tagsOf, vmName } from '../deploy/identity.js';
 import { macOf, nodeVm, proxmoxOf, type NodeVm, type SnippetMode } from '../deploy/node-vm.js';
-import { cloneChoice, describeCreate, describeGates, nodeVms, type PlannedCall } from '../deploy/plan.js';
+import { cloneChoice, describeCreate, describeGates, nodeVms, type PlannedCall, type TemplateRef } from '../deploy/plan.js';
 import { listTemplates, type TemplateInfo } from '../deploy/templates.js';
 import {
   carriersOf,
@@ -72,8 +72,27 @@ export function planRollout(resolved: Cluster, to: TemplateInfo, existing: reado
   return { version: 1, cluster: resolved.name, to, status: 'running', keepOld, updatedAt: '', nodes };
 }
 
+/**
+ * What a dry run describes: a rollout's saved state, or the preview of one not yet started, with
+ * placeholders (`<old VM of ober1>`) where only Proxmox could answer. A RolloutState is one.
+ */
+export interface RolloutPreview {
+  cluster: string;
+  to: TemplateRef;
+  nodes: { node: string; pveNode: string; skip?: boolean; old?: { vmid: number | string } }[];
+}
+
+/** The preview of a rollout to `to` that has not started: every node replaced, each one's old VM unknown. */
+export function previewRollout(resolved: Cluster, to: TemplateRef): RolloutPreview {
+  return {
+    cluster: resolved.name,
+    to,
+    nodes: resolved.nodes.map((n) => ({ node: n.name, pveNode: n.proxmox?.node ?? to.node, old: { vmid: `<old VM of ${n.name}>` } })),
+  };
+}
+
 /** Pure: what the rollout will do, node by node, as calls (the dry run). */
-export function describeRollout(resolved: Cluster, state: RolloutState, mode: SnippetMode, snippetPath: (f: string) => string): { node: string; skip: boolean; calls: PlannedCall[] }[] {
+export function describeRollout(resolved: Cluster, state: RolloutPreview, mode: SnippetMode, snippetPath: (f: string) => string): { node: string; skip: boolean; calls: PlannedCall[] }[] {
   const clone = cloneChoice(resolved);
   return state.nodes.map((n) => {
     const vm = nodeVm(resolved, resolved.nodes.find((x) => x.name === n.node) as Cluster['nodes'][number], mode);

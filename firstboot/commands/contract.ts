@@ -13,7 +13,7 @@ import { loadClusterText, MAX_DOCUMENT_BYTES, validateCluster } from '../model/l
 import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import type { Cluster } from '../model/schema.js';
 import { renderNode, type RenderedFile } from '../render/index.js';
-import { DEBIAN_12, RHEL_10 } from '../render/target.js';
+import { choiceFlag, targetFlag } from '../lib/flags.js';
 
 export interface LoadedCluster {
   /** As written, validated. */
@@ -91,15 +91,12 @@ const registerRender: Register = (program, ctx) => {
     .option('--target <family>', 'image family: debian or rhel', 'debian')
     .action(async (opts: { cluster: string; node?: string; out?: string; target: string }, cmd: Command) => {
       const out = ctx.output(cmd);
-      if (opts.target !== 'debian' && opts.target !== 'rhel') {
-        throw new ConfigError('--target', [{ path: '--target', message: `'${opts.target}' is not a known image family`, hint: 'use debian or rhel' }]);
-      }
+      const target = targetFlag(opts.target, 'ober render');
       if (!opts.out && !out.json) {
         throw new ConfigError('ober render', [{ path: '--out', message: 'is required (or use --json to list the files)', hint: 'ober render --cluster FILE --node NAME --out DIR' }]);
       }
       const { resolved, warnings } = await loadClusterFile(opts.cluster);
       reportWarnings(out, warnings);
-      const target = opts.target === 'rhel' ? RHEL_10 : DEBIAN_12;
       const result: { node: string; dir?: string; files: { path: string; mode: string; bytes: number }[] }[] = [];
       for (const n of await deriveAll(resolved, opts.node)) {
         const files = renderNode(n, { target });
@@ -129,21 +126,22 @@ const registerVendorData: Register = (program, ctx) => {
     .option('-o, --out <file>', 'write to this file (mode 0600) instead of stdout')
     .action(async (opts: { cluster: string; node: string; format: string; out?: string }, cmd: Command) => {
       const out = ctx.output(cmd);
-      if (opts.format !== 'nocloud' && opts.format !== 'configdrive2') {
-        throw new ConfigError('--format', [{ path: '--format', message: `'${opts.format}' is not a format`, hint: 'use nocloud or configdrive2' }]);
-      }
+      const format = choiceFlag(opts.format, '--format', 'ober vendor-data', ['nocloud', 'configdrive2'] as const);
       const { resolved, warnings } = await loadClusterFile(opts.cluster);
       reportWarnings(out, warnings);
       // Derive once so a node that could not render is refused here, not at its boot.
       const [node] = await deriveAll(resolved, opts.node);
       if (!node) throw new ConfigError(opts.cluster, [{ path: '--node', message: `no node named '${opts.node}'` }]);
       renderNode(node);
-      const text = vendorDataSnippet(nodeData(resolved, opts.node), opts.format);
+      const text = vendorDataSnippet(nodeData(resolved, opts.node), format);
       if (opts.out) {
         await writeFile(opts.out, text, { mode: 0o600 });
         await chmod(opts.out, 0o600);
         out.ok(`${opts.node}: vendor-data → ${opts.out}`);
-      } else process.stdout.write(text);
+      }
+      // --json: the snippet as a string inside the one document (it is YAML or JSON text to store as is).
+      if (out.json) out.emitJson({ ok: true, node: opts.node, format, ...(opts.out ? { file: opts.out } : { snippet: text }), warnings });
+      else if (!opts.out) out.result(text.replace(/\n$/, ''));
     });
 };
 

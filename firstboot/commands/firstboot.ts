@@ -5,7 +5,7 @@ import { firstboot, recordUnfinished } from '../boot/firstboot.js';
 import { systemdActions } from '../boot/system-actions.js';
 import { ConfigError, formatIssues } from '../lib/errors.js';
 import type { Register } from '../lib/program.js';
-import { DEBIAN_12, RHEL_10 } from '../render/target.js';
+import { targetFlag } from '../lib/flags.js';
 
 export const registerFirstboot: Register = (program, ctx) => {
   program
@@ -23,11 +23,12 @@ export const registerFirstboot: Register = (program, ctx) => {
         if (message) process.stderr.write(`ober firstboot: FAILED — this node serves nothing:\n  ${message}\n`);
         return;
       }
+      const target = targetFlag(opts.target, 'ober firstboot');
       try {
         const { record } = await firstboot({
           layout,
           ...(opts.metadata ? { metadataPath: opts.metadata } : {}),
-          target: opts.target === 'rhel' ? RHEL_10 : DEBIAN_12,
+          target,
           ...(opts.start ? { actions: systemdActions } : {}),
         });
         for (const w of record.warnings) out.warn(w);

@@ -165,6 +165,9 @@ export const registerHealth: Register = (program, ctx) => {
     .option('--stats-port <port>', "HAProxy's stats port (tests)", String(STATS_PORT))
     .action(async (vip: string | undefined, opts: { trackFile?: string; statsPort: string }, cmd: Command) => {
       const layout = ctx.layout(cmd);
+      if (ctx.output(cmd).json) {
+        throw new ConfigError('ober health', [{ path: '--json', message: "the health feed's output is ExaBGP's text protocol (or the track file), not JSON", hint: 'drop --json; ober status --json shows the health' }]);
+      }
       const port = Number(opts.statsPort);
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
         throw new ConfigError('ober health', [{ path: '--stats-port', message: `'${opts.statsPort}' is not a TCP port` }]);

@@ -40,6 +40,8 @@ const registerLogs: Register = (program, ctx) => {
         issues.push({ path: '--service', message: `'${opts.service}' is not a service`, hint: `use one of ${SERVICES.join(', ')}` });
       }
       if (opts.lines !== undefined && !/^\d+$/.test(opts.lines)) issues.push({ path: '--lines', message: `'${opts.lines}' is not a number` });
+      // --json is one document: entries that keep coming cannot be one.
+      if (out.json && opts.follow) issues.push({ path: '--follow', message: 'cannot be combined with --json (one JSON document)', hint: 'ober logs --json -n 100, or journalctl -u "ober-*" -o json -f for a stream' });
       if (issues.length) throw new ConfigError('ober logs', issues);
       const argv = journalctlArgv({
         follow: !!opts.follow,
@@ -47,6 +49,12 @@ const registerLogs: Register = (program, ctx) => {
         ...(opts.service ? { service: opts.service as Service } : {}),
         json: out.json,
       });
+      if (out.json) {
+        // journalctl -o json prints one object a line: gathered into the run's one document.
+        const r = await run(argv);
+        out.emitJson({ ok: true, entries: r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown) });
+        return;
+      }
       // Streamed straight through: -f runs until interrupted.
       await run(argv, { inherit: true });
     });

@@ -1,7 +1,9 @@
 // Console output for both programs: human text (coloured on a TTY), or one JSON document with
 // --json. Commands report through an Output, never console.log, so --json/-q/-v behave alike everywhere.
+// The contract: stdout carries the product (text, or with --json exactly one JSON document, failures
+// included); progress, warnings and errors go to stderr, with or without --json.
 import pc from 'picocolors';
-import { ConfigError, OberError, formatIssues } from './errors.js';
+import { ConfigError, InternalError, OberError, formatIssues } from './errors.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -15,6 +17,8 @@ export class Output {
   readonly quiet: boolean;
   readonly verbose: boolean;
   private readonly c: ReturnType<typeof pc.createColors>;
+  /** Whether the JSON document of this run has been written (a run writes one, never two). */
+  private emitted = false;
 
   constructor(
     opts: GlobalOptions = {},
@@ -33,9 +37,9 @@ export class Output {
     return this.c;
   }
 
-  /** Normal progress/result text; suppressed by --quiet and --json. */
+  /** Progress text, on stderr; suppressed by --quiet only (a --json run still shows its progress). */
   info(msg: string): void {
-    if (!this.quiet && !this.json) this.err.write(msg + '\n');
+    if (!this.quiet) this.err.write(msg + '\n');
   }
 
   /** Result text that is the command's product (e.g. a rendered file list); suppressed by --json. */
@@ -44,7 +48,7 @@ export class Output {
   }
 
   detail(msg: string): void {
-    if (this.verbose && !this.json) this.err.write(this.c.dim(msg) + '\n');
+    if (this.verbose) this.err.write(this.c.dim(msg) + '\n');
   }
 
   ok(msg: string): void {
@@ -52,11 +56,18 @@ export class Output {
   }
 
   warn(msg: string): void {
-    if (!this.json) this.err.write(`${this.c.yellow('warning:')} ${msg}\n`);
+    this.err.write(`${this.c.yellow('warning:')} ${msg}\n`);
+  }
+
+  /** True once the run's JSON document is out. */
+  get jsonEmitted(): boolean {
+    return this.emitted;
   }
 
   /** The single JSON document of a --json run. */
   emitJson(data: unknown): void {
+    if (this.emitted) throw new InternalError('a second JSON document in one run');
+    this.emitted = true;
     this.out.write(JSON.stringify(data, null, 2) + '\n');
   }
 
@@ -64,12 +75,13 @@ export class Output {
   failure(e: unknown): number {
     const err = e instanceof Error ? e : new Error(String(e));
     const code = err instanceof OberError ? err.exitCode : 1;
-    if (this.json) {
+    if (this.json && !this.emitted) {
       this.emitJson({
         ok: false,
         error: { kind: err.name, message: err.message, ...(err instanceof ConfigError ? { issues: err.issues } : {}) },
       });
-    } else if (err instanceof ConfigError) {
+    }
+    if (err instanceof ConfigError) {
       this.err.write(`${this.c.red('error:')} ${err.source}: ${err.issues.length} problem(s)\n${formatIssues(err.issues)}\n`);
     } else if (err instanceof OberError) {
       this.err.write(`${this.c.red('error:')} ${err.message}\n`);

@@ -1,7 +1,7 @@
 // Parsing the containers a cloud-init drive carries (text, YAML, JSON, #cloud-config) with errors
 // that name the file and say what it should look like. The `ober` document inside is not
 // validated here; only its container is.
-import { isMap, isScalar, parseDocument } from 'yaml';
+import { LineCounter, isMap, isScalar, parseDocument } from 'yaml';
 import { yamlShapeProblem } from '../lib/yaml-limits.js';
 import { problem } from './problems.js';
 
@@ -33,11 +33,12 @@ export interface YamlMapping {
 export function parseYamlMapping(text: string, file: string): YamlMapping {
   const shape = yamlShapeProblem(text);
   if (shape) throw problem(file, `is not usable YAML: ${shape}`);
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const [err] = doc.errors;
   if (err) {
-    const line = err.linePos?.[0]?.line;
-    throw problem(file, `is not valid YAML${line ? ` (line ${line})` : ''}: ${err.message.split('\n')[0]}`);
+    // With prettyErrors off the parser leaves `linePos` unset: the line counter gives the line.
+    throw problem(file, `is not valid YAML (line ${lc.linePos(err.pos[0]).line}): ${err.message.split('\n')[0]}`);
   }
   if (doc.contents !== null && !isMap(doc.contents)) {
     throw problem(file, `must be a YAML mapping of "key: value" lines, found ${kindOf(doc.toJS())}`);

@@ -31,13 +31,15 @@ export function parseYaml(text: string, source: string): ParsedYaml {
   if (shape) throw new ConfigError(source, [{ path: '', message: `YAML: ${shape}`, hint: 'a cluster file nests about six levels deep; is this the right file?' }]);
   const lc = new LineCounter();
   // uniqueKeys: a key given twice is an error, not "last one wins"; maxAliasCount (toJS) stops alias bombs.
+  // prettyErrors off keeps messages one line; the position comes from the line counter instead
+  // (with prettyErrors off the parser never fills `linePos`).
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   if (doc.errors.length) {
     throw new ConfigError(
       source,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return { path: pos ? `line ${pos.line}, column ${pos.col}` : '', message: `YAML syntax: ${e.message.split('\n')[0]}` };
+        const pos = lc.linePos(e.pos[0]);
+        return { path: `line ${pos.line}, column ${pos.col}`, message: `YAML syntax: ${e.message.split('\n')[0]}` };
       }),
     );
   }
