@@ -52,7 +52,7 @@ export const registerBuildImage: Register = (program, ctx) => {
           dryRun: opts.plan || opts.dryRun,
           force,
         },
-        { info: (m) => out.info(m) },
+        { info: (m) => out.info(m), stages: (names, work) => out.progress().steps(names, work) },
       );
       if (out.json) out.emitJson({ ok: true, ...report });
       else printReport(report, (m) => out.result(m));

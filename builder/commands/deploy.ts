@@ -48,15 +48,19 @@ export const registerDeploy: Register = (program, ctx) => {
     const snippets = placement.snippetsFor(client.api);
     let result: DeployResult;
     try {
-      result = await deploy(client, {
-        resolved,
-        template: flags.template,
-        mode: placement.mode,
-        snippets,
-        probes: httpProbes(),
-        timing: placement.timing,
-        log: (node, m) => out.info(`${node}: ${m}`),
-      });
+      result = await out.progress().steps(
+        resolved.nodes.map((n) => n.name),
+        (log) =>
+          deploy(client, {
+            resolved,
+            template: flags.template,
+            mode: placement.mode,
+            snippets,
+            probes: httpProbes(),
+            timing: placement.timing,
+            log,
+          }),
+      );
     } finally {
       await snippets?.close();
       await client.close();

@@ -50,10 +50,13 @@ export const registerDrill: Register = (program, ctx) => {
       await checkLabTools(resolved.mode);
 
       const lab = new Lab();
+      const scenarios = SCENARIOS.filter((s) => s.mode === resolved.mode && (!only || only.includes(s.id))).map((s) => s.id);
       let report;
       try {
-        out.info(`building the lab for ${resolved.name} (${resolved.mode}, ${resolved.nodes.length} nodes) in ${lab.dir}`);
-        report = await runDrill(lab, resolved, { trials, ...(only ? { only } : {}), log: (m) => out.info(m) });
+        report = await out.progress().steps(['lab', ...scenarios], (log) => {
+          log('lab', `building the lab for ${resolved.name} (${resolved.mode}, ${resolved.nodes.length} nodes) in ${lab.dir}`);
+          return runDrill(lab, resolved, { trials, ...(only ? { only } : {}), log: (m) => log('lab', m), progress: log });
+        });
       } finally {
         await lab.teardown();
       }

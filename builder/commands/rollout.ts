@@ -94,16 +94,21 @@ export const registerRollout: Register = (program, ctx) => {
       mode: placement.mode,
       snippets,
       statePath,
-      log: (node: string, m: string) => out.info(`${node}: ${m}`),
     };
     try {
-      let state: RolloutState;
-      if (flags.revert) state = await revertRollout(resolved, previous as RolloutState, deps);
-      else if (flags.resume) state = await runRollout(resolved, previous as RolloutState, deps);
-      else {
-        const to = await findTemplate(client, resolved, flags.repo && flags.to ? await templateFromRelease(client, resolved, flags.to, flags, out) : flags.to, '--to');
-        state = await runRollout(resolved, planRollout(resolved, to, await client.api.clusterVms(), placement.mode, !!flags.keepOld), deps);
-      }
+      // A release is made into a template first (its own progress), then one line per node.
+      const toRef = !flags.revert && !flags.resume && flags.repo && flags.to ? await templateFromRelease(client, resolved, flags.to, flags, out) : flags.to;
+      // One progress line per node, in rollout order; its latest step under it.
+      const state = await out.progress().steps(
+        resolved.nodes.map((n) => n.name),
+        async (log): Promise<RolloutState> => {
+          const withLog = { ...deps, log };
+          if (flags.revert) return revertRollout(resolved, previous as RolloutState, withLog);
+          if (flags.resume) return runRollout(resolved, previous as RolloutState, withLog);
+          const to = await findTemplate(client, resolved, toRef, '--to');
+          return runRollout(resolved, planRollout(resolved, to, await client.api.clusterVms(), placement.mode, !!flags.keepOld), withLog);
+        },
+      );
       if (out.json) out.emitJson({ ok: true, state });
       else out.ok(`rollout of ${resolved.name} ${state.status === 'reverted' ? 'reverted' : `to ${state.to.tag} done`} (state: ${statePath})`);
     } catch (e) {

@@ -1,5 +1,6 @@
 // `ober template create --image out/<id>_<version>.qcow2`: make the Proxmox VM template deploy clones.
 import type { Command } from 'commander';
+import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../../firstboot/lib/errors.js';
 import type { Output } from '../../firstboot/lib/output.js';
 import type { Register } from '../../firstboot/lib/program.js';
@@ -47,7 +48,10 @@ export const registerTemplate: Register = (program, ctx) => {
     if (flags.dryRun) return printPlan(out, opts);
     const client = await connect(resolveConnection(flags), { onRetry: (m) => out.warn(m) });
     try {
-      const result = await createTemplate(client, opts, { step: (m) => out.info(m), uploadProgress: progressPrinter(out) });
+      const title = `template from ${path.basename(opts.image)}`;
+      const result = await out.progress().steps([title], (log) =>
+        createTemplate(client, opts, { step: (m) => log(title, m), uploadProgress: (sent, total) => log(title, uploadLine(sent, total), { transient: sent < total }) }),
+      );
       if (out.json) out.emitJson({ ok: true, ...result });
       else if (result.status === 'exists') out.result(`template ${result.vmid} (${result.tag}) on ${result.node} already exists: nothing done`);
       else out.ok(`template ${result.vmid} ${result.name} (${result.tag}) created on ${result.node}`);
@@ -93,13 +97,8 @@ async function printPlan(out: Output, opts: TemplateOptions): Promise<void> {
   }
 }
 
-/** Upload progress in 10 % steps (the output may be a log file, not a terminal). */
-function progressPrinter(out: Output): (sent: number, total: number) => void {
-  let shown = -1;
-  return (sent, total) => {
-    const tenth = total ? Math.floor((sent / total) * 10) : 10;
-    if (tenth === shown) return;
-    shown = tenth;
-    out.info(`  upload ${tenth * 10}% (${(sent / 1024 ** 2).toFixed(1)} of ${(total / 1024 ** 2).toFixed(1)} MiB)`);
-  };
+/** Bytes sent of an upload (a log file gets one every few seconds: the last one is always shown). */
+function uploadLine(sent: number, total: number): string {
+  const pct = total ? Math.floor((sent / total) * 100) : 100;
+  return `upload ${pct}% (${(sent / 1024 ** 2).toFixed(1)} of ${(total / 1024 ** 2).toFixed(1)} MiB)`;
 }

@@ -33,7 +33,13 @@ export interface BuildReport {
   artifacts?: string[];
 }
 
-export async function buildImage(opts: BuildOptions, log: StageLog): Promise<BuildReport> {
+/** How the build reports: a note before the stages run, and each stage's progress by its name. */
+export interface BuildProgress {
+  info(msg: string): void;
+  stages<T>(names: readonly string[], work: (log: (stage: string, msg: string, note?: { transient?: boolean }) => void) => Promise<T>): Promise<T>;
+}
+
+export async function buildImage(opts: BuildOptions, progress: BuildProgress): Promise<BuildReport> {
   const def = await loadImageDefinition(opts.definition);
   const inputs = await readBuildInputs(opts.repo, opts.definition);
   const cache = new StageCache(path.join(opts.cacheDir, 'stages'));
@@ -42,8 +48,16 @@ export async function buildImage(opts: BuildOptions, log: StageLog): Promise<Bui
   if (opts.dryRun) return report;
 
   await preflight(def, opts.definition);
-  report.stages = [];
-  for (const stage of plan.stages) report.stages.push(await cache.run(stage, log, { force: opts.force?.includes(stage.name) }));
+  const stages: StageResult[] = (report.stages = []);
+  await progress.stages(
+    plan.stages.map((s) => s.name),
+    async (log) => {
+      for (const stage of plan.stages) {
+        const stageLog: StageLog = { info: (m, note) => log(stage.name, m, note) };
+        stages.push(await cache.run(stage, stageLog, { force: opts.force?.includes(stage.name) }));
+      }
+    },
+  );
   report.artifacts = await publish(plan, opts.outDir);
   return report;
 }

@@ -11,7 +11,8 @@ export interface Stage {
   inputs: Record<string, Json>;
   /** The external commands the stage will run, for --plan (argv arrays; some are indicative). */
   commands: string[][];
-  run(outDir: string): Promise<void>;
+  /** Fill `outDir`; `log` shows progress (e.g. package by package) while it runs. */
+  run(outDir: string, log: StageLog): Promise<void>;
 }
 
 export interface StageResult {
@@ -23,7 +24,8 @@ export interface StageResult {
 }
 
 export interface StageLog {
-  info(msg: string): void;
+  /** `transient`: a routine update (a package, a byte count) a log file may thin out. */
+  info(msg: string, note?: { transient?: boolean }): void;
 }
 
 /** Entries kept per stage: the current one and the previous (for a quick switch back). */
@@ -60,17 +62,17 @@ export class StageCache {
     const dir = this.dir(stage.name, key);
     const t0 = performance.now();
     if (!opts.force && (await this.has(stage))) {
-      log.info(`[${stage.name}] cache hit ${key.slice(0, 16)}`);
+      log.info(`cache hit ${key.slice(0, 16)}`);
       const now = new Date();
       await utimes(path.join(dir, INPUTS_FILE), now, now); // most recently used: kept by prune()
       return { name: stage.name, key, dir, cached: true, seconds: 0 };
     }
-    log.info(`[${stage.name}] cache miss (${opts.force ? 'forced' : await this.missReason(stage)}), running`);
+    log.info(`cache miss (${opts.force ? 'forced' : await this.missReason(stage)}), running`);
     const tmp = `${dir}.tmp-${process.pid}`;
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp, { recursive: true });
     try {
-      await stage.run(tmp);
+      await stage.run(tmp, log);
       await writeFile(path.join(tmp, INPUTS_FILE), canonicalJson(stage.inputs, 2) + '\n');
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
@@ -79,7 +81,6 @@ export class StageCache {
       throw e;
     }
     const seconds = (performance.now() - t0) / 1000;
-    log.info(`[${stage.name}] done in ${seconds.toFixed(1)} s`);
     await this.prune(stage.name, dir);
     return { name: stage.name, key, dir, cached: false, seconds };
   }

@@ -194,6 +194,8 @@ export interface DrillOptions extends BuildOptions {
   trials?: number;
   /** Scenario ids to run (default: every scenario of the cluster's mode). */
   only?: readonly string[];
+  /** Progress of each scenario by its id (the lab's own build reports through `log`). */
+  progress?: (scenario: string, message: string) => void;
 }
 
 export interface DrillReport {
@@ -413,14 +415,14 @@ export function summarize(results: readonly TrialResult[]): ScenarioSummary[] {
 
 /** Build the lab for a cluster, run every scenario `trials` times, tear everything down. */
 export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = {}): Promise<DrillReport> {
-  const log = opts.log ?? (() => {});
+  const log = opts.progress ?? (() => {});
   const trials = opts.trials ?? 1;
   const results: TrialResult[] = [];
   const drill = await Drill.start(lab, cluster, opts);
   try {
     for (const s of drill.scenarios().filter((x) => !opts.only || opts.only.includes(x.id))) {
       for (let i = 0; i < trials; i++) {
-        log(`${s.id}: trial ${i + 1}/${trials} on ${drill.victim(i).name}`);
+        log(s.id, `trial ${i + 1}/${trials} on ${drill.victim(i).name}`);
         let r: TrialResult;
         try {
           r = await drill.trial(s, i);
@@ -429,11 +431,11 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
           // lab recovers (every node back to normal); otherwise the drill ends here.
           r = { scenario: s.id, trial: i, victim: drill.victim(i).name, detectMs: NaN, restoreMs: NaN, clientFailed: NaN, clientTotal: 0, clientLastFailureMs: NaN, clientFailedAfterMove: NaN, clientServedAcrossMove: NaN, clientFailedOnOtherNodes: NaN, clientFailedAfterRepair: NaN, clientErrors: {}, problems: [(e as Error).message] };
           results.push(r);
-          log(`  failed: ${(e as Error).message}`);
+          log(s.id, `trial ${i + 1} failed: ${(e as Error).message}`);
           await drill.waitSteady(30_000);
           continue;
         }
-        log(`  ${formatTrial(r)}`);
+        log(s.id, formatTrial(r));
         results.push(r);
       }
     }

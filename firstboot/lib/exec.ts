@@ -14,6 +14,8 @@ export interface RunOptions {
   allowFailure?: boolean;
   /** Stream output to the parent's stderr (long builds); stdout/stderr are then not captured. */
   inherit?: boolean;
+  /** Each line of stdout and stderr as it comes (progress); both are still captured. */
+  onLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -34,8 +36,8 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     timeout: opts.timeoutMs,
     reject: false,
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
-    stdout: opts.inherit ? 'inherit' : 'pipe',
-    stderr: opts.inherit ? 'inherit' : 'pipe',
+    stdout: opts.inherit ? 'inherit' : opts.onLine ? [lineTap(opts.onLine), 'pipe'] : 'pipe',
+    stderr: opts.inherit ? 'inherit' : opts.onLine ? [lineTap(opts.onLine), 'pipe'] : 'pipe',
     encoding: 'utf8',
   };
   const r = await execa(file, args, options);
@@ -50,6 +52,14 @@ export async function run(argv: readonly string[], opts: RunOptions = {}): Promi
     throw new ToolFailedError(argv, r.exitCode, tail, r.signal ?? (r.timedOut ? 'timeout' : undefined));
   }
   return { stdout, stderr, exitCode };
+}
+
+/** An execa line transform that shows each line to `onLine` and passes it on unchanged. */
+function lineTap(onLine: (line: string) => void) {
+  return function* (line: unknown): Generator<unknown> {
+    onLine(String(line));
+    yield line;
+  };
 }
 
 export interface ToolRequirement {

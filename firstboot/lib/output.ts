@@ -4,6 +4,7 @@
 // included); progress, warnings and errors go to stderr, with or without --json.
 import pc from 'picocolors';
 import { ConfigError, InternalError, OberError, formatIssues } from './errors.js';
+import { createProgress, type Progress } from './progress.js';
 
 export interface GlobalOptions {
   json?: boolean;
@@ -57,6 +58,11 @@ export class Output {
 
   warn(msg: string): void {
     this.err.write(`${this.c.yellow('warning:')} ${msg}\n`);
+  }
+
+  /** Live progress of long work, on stderr (also with --json; silent with --quiet). */
+  progress(): Progress {
+    return createProgress({ quiet: this.quiet, stream: this.err as NodeJS.WriteStream });
   }
 
   /** True once the run's JSON document is out. */

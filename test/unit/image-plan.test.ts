@@ -97,9 +97,9 @@ describe('stage cache', () => {
     await cache.run(stage(2), { info: (m) => log.push(m) });
     expect([first.cached, second.cached, runs]).toEqual([false, true, 2]);
     expect(log.filter((l) => /cache (hit|miss)/.test(l))).toEqual([
-      '[s] cache miss (no cached entry), running',
-      expect.stringMatching(/^\[s\] cache hit /),
-      '[s] cache miss (changed: v), running',
+      'cache miss (no cached entry), running',
+      expect.stringMatching(/^cache hit /),
+      'cache miss (changed: v), running',
     ]);
   });
 

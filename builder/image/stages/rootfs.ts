@@ -5,6 +5,7 @@ import path from 'node:path';
 import { run } from '../../../firstboot/lib/exec.js';
 import type { DebianDistribution, ImageDefinition, RhelDistribution } from '../definition.js';
 import type { Stage } from '../stage.js';
+import { AptProgress } from '../apt-progress.js';
 import { treeDigest } from '../tree.js';
 
 /** Bump when the stage's code changes what it produces. */
@@ -31,9 +32,14 @@ export function rootfsStage(def: ImageDefinition, opts: RootfsOptions): Stage {
       sourceDateEpoch: opts.sourceDateEpoch,
     },
     commands: [argv('<out>')],
-    async run(out) {
+    async run(out, log) {
       await mkdir(opts.packageCache, { recursive: true });
-      await run(argv(out), { env: { ...process.env, SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), LC_ALL: 'C.UTF-8' } });
+      const apt = new AptProgress();
+      const onLine = (line: string) => {
+        const m = apt.line(line);
+        if (m) log.info(m.text, { transient: m.transient });
+      };
+      await run(argv(out), { env: { ...process.env, SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), LC_ALL: 'C.UTF-8' }, onLine });
       await writeFile(path.join(out, 'tree.digest'), await treeDigest(path.join(out, 'tree')));
     },
   };
@@ -45,6 +51,8 @@ export function mmdebstrapArgv(def: ImageDefinition, dist: DebianDistribution, t
     '--variant=apt',
     '--mode=root',
     '--format=directory',
+    // apt's and dpkg's lines (Get:, Unpacking, Setting up) are the build's package progress
+    '--verbose',
     `--include=${def.packages.join(',')}`,
     ...def.pathExcludes.map((p) => ('exclude' in p ? `--dpkgopt=path-exclude=${p.exclude}` : `--dpkgopt=path-include=${p.include}`)),
     // the .deb cache, as in mmdebstrap(1) "EXAMPLES": sync in before, out after installing
