@@ -7,6 +7,7 @@
 // What differs from the native image, by construction: the disk is the cloud image's (one
 // writable root, grown by cloud-init) instead of the read-only root + /var partition, and its
 // kernel keeps all modules. See README "Three ways to build".
+import { ConfigError } from '../../firstboot/lib/errors.js';
 import { canonicalJson } from '../image/canonical.js';
 import { osReleaseFields } from '../image/boot-config.js';
 import type { ImageDefinition } from '../image/definition.js';
@@ -106,7 +107,9 @@ export function packerTemplate(def: ImageDefinition): Record<string, unknown> {
 
 /** The customize stage's steps as a shell script for the build VM (as root). */
 export function provisionScript(def: ImageDefinition, files: readonly ApplianceFile[], imageFiles: readonly RenderedFile[]): string {
-  if (def.distribution.family !== 'debian') throw new Error(`packer export: the ${def.distribution.family} family is not supported`);
+  if (def.distribution.family !== 'debian') {
+    throw new ConfigError('ober image export', [{ path: 'distribution.family', message: `the ${def.distribution.family} family has no Packer export`, hint: 'export a Debian definition (image/debian-13.yaml), or use --builder mkosi' }]);
+  }
   const q = shQuote;
   const enable = unitsToEnable(def, imageFiles).filter((u) => !(NATIVE_LAYOUT_ONLY.units as readonly string[]).includes(u));
   const lines = [

@@ -1,6 +1,7 @@
 // Progress of long work: plain timestamped lines off a terminal (chatty updates thinned), listr2's
 // renderer on one; both on the stream given (stderr), and the work's error passed through unchanged.
 import { PassThrough } from 'node:stream';
+import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { AptProgress } from '../../builder/image/apt-progress.js';
 import { createProgress } from '../../firstboot/lib/progress.js';
@@ -65,7 +66,7 @@ describe('listr2 progress (a terminal)', () => {
       log('ober2', 'waiting for the /health gate');
       await new Promise((r) => setTimeout(r, 150));
     });
-    const plain = text().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
+    const plain = stripVTControlCharacters(text());
     expect(plain).toMatch(/ober1/);
     expect(plain).toMatch(/cloning VM 2101/);
     expect(plain).toMatch(/waiting for the \/health gate/);
