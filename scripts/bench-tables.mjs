@@ -1,0 +1,94 @@
+// README figures from the bench results: every table between `<!-- bench:NAME -->` and
+// `<!-- /bench:NAME -->` in README.md is produced here from test/bench/results/*.json, never typed
+// by hand. `node scripts/bench-tables.mjs` rewrites them; `--check` exits 1 when README.md and the
+// JSON disagree (test/unit/bench-tables.test.ts runs the same check in `npm test`).
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** @param {{ median: number, min: number, max: number } | undefined} s */
+const range = (s) => (s === undefined || s.median === null || Number.isNaN(s.median) ? '–' : s.min === s.max ? `${s.median}` : `${s.median} (${s.min}–${s.max})`);
+
+/** @param {string} name */
+function readResult(repo, name) {
+  const file = path.join(repo, 'test/bench/results', name);
+  return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
+}
+
+/** @param {any} report one `ober drill --json` report of failover.json */
+function failoverTable(report) {
+  const moved = report.mode === 'bgp' ? 'router drops node' : 'VIP taken over';
+  const rows = report.summary.map(
+    (/** @type {any} */ s) =>
+      `| ${s.title} | ${range(s.detect)} | ${s.targetMs ?? '–'} | ${s.seed} | ${range(s.clientFailed)} | ${range(s.clientFailedAfterMove)} |`,
+  );
+  return [`| ${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode | ${moved} | target | seed | client | of which after the move |`, '|---|---|---|---|---|---|', ...rows].join('\n');
+}
+
+/**
+ * Every generated table by name.
+ * @param {string} [repo]
+ * @returns {Record<string, string>}
+ */
+export function benchTables(repo = REPO) {
+  /** @type {Record<string, string>} */
+  const tables = {};
+  const failover = readResult(repo, 'failover.json');
+  for (const r of failover?.reports ?? []) tables[`failover-${r.mode}`] = failoverTable(r);
+
+  const bgp = readResult(repo, 'image-bgp.json');
+  if (bgp) {
+    const rows = Object.entries(bgp.drills).map(([id, d]) => `| ${id} | ${d.detectMs} | ${(d.backMs / 1000).toFixed(1)} | ${d.note} |`);
+    tables['image-bgp'] = [
+      `| fault in the booted image (${bgp.accel.toUpperCase()}, BFD ${bgp.bfd.intervalMs} ms × ${bgp.bfd.multiplier}) | route gone, ms | back, s | what happens |`,
+      '|---|---|---|---|',
+      ...rows,
+    ].join('\n');
+  }
+
+  const image = readResult(repo, 'image.json');
+  if (image) {
+    const boots = [image.boot, image.bootUefi].filter(Boolean);
+    const rows = boots.map((b) => `| ${b.firmware}${b.machine ? ` (${b.machine})` : ''} | ${b.accel.toUpperCase()} | ${b.bootToHealthySeconds.toFixed(1)} | ${b.bootToSshSeconds.toFixed(1)} | ${b.at.slice(0, 10)} |`);
+    tables['image-boot'] = ['| boot of ' + image.image + ` (${(image.qcow2Bytes / 2 ** 20).toFixed(0)} MiB qcow2) | accel | to /health, s | to SSH, s | measured |`, '|---|---|---|---|---|', ...rows].join('\n');
+  }
+  return tables;
+}
+
+const MARKER = /<!-- bench:([a-z0-9-]+) -->\n([\s\S]*?)<!-- \/bench:\1 -->/g;
+
+/**
+ * README text with each marked table replaced by the generated one, and the problems found
+ * (a marker naming no table).
+ * @param {string} readme
+ * @param {Record<string, string>} tables
+ */
+export function fillReadme(readme, tables) {
+  /** @type {string[]} */
+  const problems = [];
+  const text = readme.replace(MARKER, (whole, name) => {
+    const table = tables[name];
+    if (table === undefined) {
+      problems.push(`README.md: <!-- bench:${name} --> names no table (known: ${Object.keys(tables).join(', ')})`);
+      return whole;
+    }
+    return `<!-- bench:${name} -->\n${table}\n<!-- /bench:${name} -->`;
+  });
+  return { text, problems };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const file = path.join(REPO, 'README.md');
+  const readme = readFileSync(file, 'utf8');
+  const { text, problems } = fillReadme(readme, benchTables());
+  for (const p of problems) process.stderr.write(`${p}\n`);
+  if (process.argv.includes('--check')) {
+    if (text !== readme) process.stderr.write('README.md: the bench tables differ from test/bench/results/*.json; run node scripts/bench-tables.mjs\n');
+    process.exitCode = text !== readme || problems.length ? 1 : 0;
+  } else if (text !== readme) {
+    writeFileSync(file, text);
+    process.stderr.write('README.md: bench tables rewritten\n');
+  }
+}

@@ -1,0 +1,29 @@
+// The README's figures are the bench results': every table between bench markers must be exactly
+// what scripts/bench-tables.mjs makes from test/bench/results/*.json.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { benchTables, fillReadme, REPO } from '../../scripts/bench-tables.mjs';
+
+describe('README bench tables', () => {
+  it('match test/bench/results/*.json (fix: node scripts/bench-tables.mjs)', async () => {
+    const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
+    const tables = benchTables();
+    const { text, problems } = fillReadme(readme, tables);
+    expect(problems).toEqual([]);
+    expect(text).toBe(readme);
+    // Every table the results give is shown somewhere.
+    for (const name of Object.keys(tables)) expect(readme).toContain(`<!-- bench:${name} -->`);
+  });
+
+  it('a figure edited by hand is found', () => {
+    const tables = { t: '| a |\n|---|\n| 151 |' };
+    const readme = 'x\n<!-- bench:t -->\n| a |\n|---|\n| 199 |\n<!-- /bench:t -->\n';
+    expect(fillReadme(readme, tables).text).not.toBe(readme);
+    expect(fillReadme('<!-- bench:nope -->\n<!-- /bench:nope -->', tables).problems[0]).toMatch(/names no table/);
+  });
+
+  it('the image-BGP drill row carries the JSON figure', () => {
+    expect(benchTables()['image-bgp']).toMatch(/\| haproxy-sigkill \| \d+ \|/);
+  });
+});
