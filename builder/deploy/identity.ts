@@ -1,6 +1,7 @@
 // Names the tool gives what it deploys, from one place: VM names, the tags that find a node's VM
 // again, the snippet file, and the template version a tag carries. Proxmox tags are
 // `[a-z0-9_][a-z0-9_+.-]*` (pve-tag); cluster and node names are `[a-z0-9-]`, so `_` separates safely.
+import semver from 'semver';
 import type { ClusterVm } from '../proxmox/api.js';
 import { OBER_TAG } from '../proxmox/template.js';
 
@@ -49,30 +50,12 @@ export function templateTagOf(vm: Pick<ClusterVm, 'tags'>): TemplateTag | undefi
 }
 
 /**
- * Semantic version order (semver.org §11): numeric core, a pre-release sorts before its release,
- * build metadata ignored. Versions that are not semver sort by plain string comparison, after.
+ * Semantic version order (semver.org §11, by the `semver` package): a pre-release sorts before its
+ * release, build metadata is ignored. Versions that are not semver sort by plain string
+ * comparison, after.
  */
 export function compareVersions(a: string, b: string): number {
-  const parse = (v: string) => /^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9a-z.-]+))?(?:\+[0-9a-z.-]+)?$/i.exec(v);
-  const pa = parse(a);
-  const pb = parse(b);
+  const [pa, pb] = [semver.parse(a), semver.parse(b)];
   if (!pa || !pb) return pa ? -1 : pb ? 1 : a.localeCompare(b);
-  for (let i = 1; i <= 3; i++) {
-    const d = Number(pa[i]) - Number(pb[i]);
-    if (d) return Math.sign(d);
-  }
-  const [ra, rb] = [pa[4], pb[4]];
-  if (ra === undefined || rb === undefined) return ra === rb ? 0 : ra === undefined ? 1 : -1;
-  const xa = ra.split('.');
-  const xb = rb.split('.');
-  for (let i = 0; i < Math.max(xa.length, xb.length); i++) {
-    const [x, y] = [xa[i], xb[i]];
-    if (x === undefined || y === undefined) return x === undefined ? -1 : 1;
-    const nx = /^\d+$/.test(x);
-    const ny = /^\d+$/.test(y);
-    if (nx && ny && Number(x) !== Number(y)) return Math.sign(Number(x) - Number(y));
-    if (nx !== ny) return nx ? -1 : 1;
-    if (!nx && x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
+  return semver.compare(pa, pb);
 }

@@ -1,5 +1,6 @@
 // The image definition (image/*.yaml) as a zod schema: what the user wrote, validated and frozen.
 // Everything derived from it (identifiers, layout, the stage plan) lives in other modules.
+import semver from 'semver';
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { z } from 'zod';
@@ -8,7 +9,6 @@ import { ConfigError, type ConfigIssue } from '../../firstboot/lib/errors.js';
 /** The definition `ober build-image` and `ober image export` use when none is given. */
 export const DEFAULT_IMAGE_DEFINITION = 'image/debian-12.yaml';
 
-const semver = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$/;
 // Image ids end up in file names, GRUB menus and os-release: keep them to a safe alphabet.
 const imageId = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const unitName = /^[a-zA-Z0-9@_.-]+\.(service|timer|socket|target|path)$/;
@@ -52,7 +52,7 @@ const partition = z.strictObject({
 export const imageDefinitionSchema = z
   .strictObject({
     id: z.string().regex(imageId, 'lower case letters, digits and dashes (it becomes part of file names)'),
-    version: z.string().regex(semver, 'a semantic version such as 1.2.3'),
+    version: z.string().refine((v) => semver.valid(v) === v, 'a semantic version such as 1.2.3'),
     distribution: z.discriminatedUnion('family', [debianDistribution, rhelDistribution]),
     haproxy: z.strictObject({
       // AWS-LC builds are a later issue; the schema refuses them until the stage exists.

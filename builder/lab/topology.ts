@@ -10,6 +10,7 @@
 // files, then the real first-boot program (`ober firstboot --metadata seed.iso --no-start`) on a
 // NoCloud seed ISO carrying the node's vendor-data (lab variant of the cluster, see plan.ts); the
 // lab then runs the real HAProxy and the mode's daemons with the files first boot installed.
+import { parseEnvFile } from '../../firstboot/lib/env-file.js';
 import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -251,11 +252,7 @@ export function startBird(t: LabTopology, n: LabNode): LabProcess {
 }
 
 export async function startExabgp(t: LabTopology, n: LabNode): Promise<LabProcess> {
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' };
-  for (const line of (await readFile(n.layout.exabgpEnv, 'utf8')).split('\n')) {
-    if (!line || line.startsWith('#') || !line.includes('=')) continue;
-    env[line.slice(0, line.indexOf('='))] = line.slice(line.indexOf('=') + 1);
-  }
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...parseEnvFile(await readFile(n.layout.exabgpEnv, 'utf8')) };
   n.procs.exabgp = t.lab.spawn(n.ns, `${n.name}-exabgp`, ['exabgp', n.layout.exabgpConf], { env });
   return n.procs.exabgp;
 }

@@ -2,8 +2,8 @@
 // that deploy clones. Upload into a storage with `import` content, create the VM with the
 // appliance's hardware importing the disk, convert it to a template. Idempotent: the template is
 // found again by its image tag, and an already uploaded image is not sent twice.
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { hashFile } from '../image/tree.js';
+import semver from 'semver';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiError, ConfigError } from '../../firstboot/lib/errors.js';
@@ -265,9 +265,10 @@ function pickStorage(storages: StorageInfo[], content: string, wanted: string | 
   return first.storage;
 }
 
+/** `8.2.4`, `8.2` or `8.2-1` (as Proxmox reports its version) at least major.minor. */
 export function versionAtLeast(version: string, min: [number, number]): boolean {
-  const [major = 0, minor = 0] = version.split(/[.-]/).map(Number);
-  return major > min[0] || (major === min[0] && minor >= min[1]);
+  const v = semver.coerce(version);
+  return v !== null && semver.gte(v, `${min[0]}.${min[1]}.0`);
 }
 
 async function fileSize(p: string): Promise<number> {
@@ -278,8 +279,5 @@ async function fileSize(p: string): Promise<number> {
   }
 }
 
-export async function sha256File(p: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(p)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+/** The image's sha256 (the same streaming hash the image build uses). */
+export const sha256File = hashFile;

@@ -1,8 +1,9 @@
 // The rollout's record: written after every step (temporary file + rename, 0600), so an
 // interrupted rollout knows exactly where each node stands and can be resumed or reverted.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../firstboot/lib/errors.js';
+import { writeFileAtomic } from '../../firstboot/ops/atomic.js';
 import type { TemplateInfo } from '../deploy/templates.js';
 import type { Carrier } from '../deploy/vm-ops.js';
 import type { QemuSettings } from '../proxmox/api.js';
@@ -73,8 +74,5 @@ export async function readState(file: string): Promise<RolloutState | undefined>
 
 export async function writeState(file: string, state: RolloutState, now: () => Date = () => new Date()): Promise<void> {
   state.updatedAt = now().toISOString();
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600, dirMode: 0o700 });
 }

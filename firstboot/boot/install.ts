@@ -7,6 +7,7 @@ import { chmod, chown, mkdir, readFile, readdir, readlink, rename, rm, stat, sym
 import path from 'node:path';
 import type { Layout } from '../model/layout.js';
 import type { RenderedFile } from '../render/files.js';
+import { writeFileAtomic } from '../ops/atomic.js';
 
 /** Releases kept besides the current one (the previous one, for a quick look or rollback). */
 const KEEP_RELEASES = 2;
@@ -50,11 +51,7 @@ export async function installRelease(layout: Layout, files: readonly RenderedFil
     await rename(tmpLink, layout.current);
     await pruneReleases(releasesDir, id);
   }
-  for (const f of otherFiles) {
-    const tmp = `${f.path}.tmp-${process.pid}`;
-    await writeSecure(tmp, f);
-    await rename(tmp, f.path);
-  }
+  for (const f of otherFiles) await writeFileAtomic(f.path, f.content, { mode: f.mode, ...rootOwned() });
   return { release: id, changed: !sameRelease, repaired };
 }
 
@@ -68,11 +65,14 @@ async function differing(files: readonly RenderedFile[]): Promise<string[]> {
   return out;
 }
 
+// Secrets land root-owned (the node program runs as root; in tests as whoever runs them).
+const rootOwned = () => (process.getuid?.() === 0 ? { owner: { uid: 0, gid: 0 } } : {});
+
+/** A file of the staging tree: not atomic by itself, the whole tree appears by one rename. */
 async function writeSecure(p: string, f: RenderedFile): Promise<void> {
   await mkdir(path.dirname(p), { recursive: true, mode: 0o755 });
   await writeFile(p, f.content, { mode: f.mode });
   await chmod(p, f.mode);
-  // Secrets land root-owned (the node program runs as root; in tests as whoever runs them).
   if (process.getuid?.() === 0) await chown(p, 0, 0);
 }
 

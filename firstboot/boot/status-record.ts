@@ -1,9 +1,10 @@
 // The first-boot status record: what the last run did, read by `ober status` and `ober doctor`.
 // Written to /run (this boot) and /var/lib/ober (the last run, across reboots).
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ConfigIssue } from '../lib/errors.js';
 import type { Layout } from '../model/layout.js';
+import { writeFileAtomic } from '../ops/atomic.js';
 
 export interface FirstbootRecord {
   ok: boolean;
@@ -30,11 +31,7 @@ export const recordPaths = (l: Layout) => ({
 
 export async function writeRecord(l: Layout, rec: FirstbootRecord): Promise<void> {
   const text = JSON.stringify(rec, null, 2) + '\n';
-  for (const p of Object.values(recordPaths(l))) {
-    await mkdir(path.dirname(p), { recursive: true });
-    await writeFile(`${p}.tmp`, text, { mode: 0o644 });
-    await rename(`${p}.tmp`, p);
-  }
+  for (const p of Object.values(recordPaths(l))) await writeFileAtomic(p, text, 0o644);
 }
 
 /** This boot's record, else the last one; undefined when first boot never ran. */

@@ -11,8 +11,8 @@
 // Both honour the maintenance flag (Layout.maintenanceFlag = <runDir>/maintenance, created by
 // `ober stop`): while it exists the node is unhealthy.
 import type { Command } from 'commander';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../ops/atomic.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Register } from '../lib/program.js';
 import type { NodeConfig } from '../model/derive.js';
@@ -37,12 +37,7 @@ export function findVip(node: NodeConfig, key: string): NodeConfig['vips'][numbe
   return v;
 }
 
-/** Write `value` to `file` atomically: a temporary file in the same directory, then rename. */
-export function writeAtomic(file: string, value: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  writeFileSync(tmp, value, { mode: 0o644 });
-  renameSync(tmp, file);
-}
+const writeAtomic = (file: string, value: string) => writeFileAtomicSync(file, value, 0o644);
 
 function readOrUndefined(file: string): string | undefined {
   try {

@@ -1,5 +1,6 @@
 // `ober doctor` and `ober test`: small checks, each a function of the node's layout, its derived
 // configuration (when there is one) and the probes. Every failure says how to fix it.
+import { parseEnvFile } from '../lib/env-file.js';
 import path from 'node:path';
 import type { NodeConfig } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
@@ -188,15 +189,6 @@ export const clockCheck: Check = {
   },
 };
 
-/** `exabgp.env` lines → environment variables for `exabgp --test`. */
-export function parseEnvFile(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((l) => l.trim() && !l.trim().startsWith('#') && l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')).trim(), l.slice(l.indexOf('=') + 1).trim()]),
-  );
-}
 
 const configCheck = (id: string, title: string, applies: (n: NodeConfig) => boolean, argv: (l: Layout) => string[], envFile?: (l: Layout) => string): Check => ({
   id,

@@ -1,5 +1,6 @@
 // Every file rendered for every node of both example clusters is accepted by the program that
 // will read it on the node: haproxy, keepalived, exabgp, bird, systemd, nft, sysctl.
+import { parseEnvFile } from '../../firstboot/lib/env-file.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,12 +67,7 @@ describe('rendered files are accepted by their real consumers', () => {
     const bgp = each('bgp')();
     expect(bgp.length).toBe(3);
     for (const c of bgp) {
-      const env = Object.fromEntries(
-        (await readFile(c.m.layout.exabgpEnv, 'utf8'))
-          .split('\n')
-          .filter((l) => l && !l.startsWith('#'))
-          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-      );
+      const env = parseEnvFile(await readFile(c.m.layout.exabgpEnv, 'utf8'));
       const r = await run(['exabgp', '--test', c.m.layout.exabgpConf], { allowFailure: true, env: { ...process.env, ...env } });
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       expect(`${r.stdout}${r.stderr}`).not.toMatch(/error|problem/i);
