@@ -22,11 +22,8 @@ import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
 import { registerVipRelease } from './vip-release.js';
 import { announceLine, startFeed, withdrawLine, type HealthSettings } from '../health/feed.js';
 
-export const DEFAULT_HEALTH: HealthSettings = { intervalMs: 100, timeoutMs: 200, fall: 2, rise: 3 };
-
-function settingsOf(node: NodeConfig): HealthSettings {
-  return { ...DEFAULT_HEALTH, ...(node.health ?? {}) };
-}
+// node.json is read through its schema, which fills the cluster schema's health defaults.
+const settingsOf = (node: NodeConfig): HealthSettings => node.health;
 
 /** Resolve a VIP by name or address. */
 export function findVip(node: NodeConfig, key: string): NodeConfig['vips'][number] {

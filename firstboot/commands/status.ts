@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readRecord, type FirstbootRecord } from '../boot/status-record.js';
+import { readNodeConfig } from '../health/node-config.js';
 import { run } from '../lib/exec.js';
 import { httpGet } from '../lib/http.js';
 import { ipv4Addresses } from '../lib/ip.js';
@@ -46,9 +47,9 @@ export async function collectStatus(layout: Layout): Promise<NodeStatus> {
 
   let node: NodeConfig | undefined;
   try {
-    node = JSON.parse(await readFile(layout.nodeJson, 'utf8')) as NodeConfig;
-  } catch {
-    problems.push('no rendered configuration (node.json missing)');
+    node = readNodeConfig(layout);
+  } catch (e) {
+    problems.push(`no usable rendered configuration: ${(e as Error).message.split('\n').join(' ')}`);
   }
   if (!node) return status;
   status.node = node.node.name;

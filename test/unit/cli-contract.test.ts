@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { adminCommands } from '../../builder/commands/index.js';
 import { nodeCommands } from '../../firstboot/commands/index.js';
 import { buildProgram, runProgram } from '../../firstboot/lib/program.js';
+import { nodeLayout } from '../../firstboot/model/layout.js';
 import { EXAMPLES, scratchDir } from '../helpers/fixtures.js';
 
 interface Run {
@@ -42,6 +43,10 @@ beforeAll(async () => {
   ({ dir, cleanup } = await scratchDir('cli-contract'));
   await writeFile(path.join(dir, 'syntax.yaml'), 'version: 1\nname: x\nmode: bgp\nvips:\n  - name: a\n   address: 10.0.0.1\n');
   await mkdir(path.join(dir, 'emptyroot'), { recursive: true });
+  // A node.json that is JSON but not a node configuration: read through its schema, refused by field.
+  const bad = nodeLayout(path.join(dir, 'badroot')).nodeJson;
+  await mkdir(path.dirname(bad), { recursive: true });
+  await writeFile(bad, JSON.stringify({ cluster: 's3', mode: 'bgp', node: { name: 'ober1' } }));
   await writeFile(path.join(dir, 'debian-12_1.0.qcow2'), 'not really an image');
   // No Proxmox of the caller's shell may be reached from a test.
   for (const k of ['PROXMOX_URL', 'PROXMOX_TOKEN', 'PROXMOX_USER', 'PROXMOX_PASSWORD', 'OBER_ROOT']) delete process.env[k];
@@ -95,6 +100,7 @@ const WRONG: [program: 'admin' | 'node', argv: () => string[], names: RegExp, js
   ['node', () => ['logs', '-f', '--service', 'http'], /^/, /--follow: cannot be combined with --json/],
   ['node', () => ['vip-release', '--root', path.join(dir, 'emptyroot')], /node\.json/],
   ['node', () => ['sync', '--root', path.join(dir, 'emptyroot')], /node\.json/],
+  ['node', () => ['vip-release', '--root', path.join(dir, 'badroot')], /node\.json: \d+ problems?[^]*node\.address: /],
   ['node', () => ['stop', '--drain-timeout', 'x', '--root', path.join(dir, 'emptyroot')], /--drain-timeout/],
   ['node', () => ['restart', '--drain-timeout', '-1', '--root', path.join(dir, 'emptyroot')], /--drain-timeout/],
   ['node', () => ['logs', '--service', 'foo'], /--service: 'foo' is not a service/],
