@@ -37,6 +37,7 @@ export const nodeConfigSchema = z.looseObject({
       name: z.string(),
       servers: z.array(z.looseObject({ name: z.string(), host: z.string(), port: z.number().int() })),
       healthCheck: cluster.backends.element.shape.healthCheck,
+      reuseConnections: cluster.backends.element.shape.reuseConnections,
       tls: z.looseObject({ enabled: z.boolean(), verify: z.enum(['required', 'none']), caCertificate: z.string().optional() }),
     }),
   ),
