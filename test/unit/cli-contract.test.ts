@@ -153,7 +153,7 @@ describe('--json gives one JSON document on stdout for commands that succeed too
     const calls = doc.nodes[0]?.calls ?? [];
     expect(calls.find((c) => c.path.endsWith('/status/stop'))?.path).toMatch(/<old VM of ober1>/);
     expect(calls.find((c) => c.path.endsWith('/clone'))?.path).toMatch(/<template 0\.2\.0>/);
-    const tags = calls.map((c) => c.params.tags).find(Boolean) ?? '';
+    const tags = calls.map((c) => c.params.tags).find((t) => t?.includes('ober-node_')) ?? '';
     expect(tags).toMatch(/;<template tag>$/);
   });
 
