@@ -114,6 +114,8 @@ function listrProgress(stream: NodeJS.WriteStream): Progress {
             try {
               await ends[i]?.promise;
             } finally {
+              // listr2 drops a finished task's output buffer: a late message for it must not reach it.
+              outputs[i] = () => {};
               task.title = `${title} (${((Date.now() - (started[i] ?? 0)) / 1000).toFixed(1)} s)`;
             }
           },
@@ -131,7 +133,8 @@ function listrProgress(stream: NodeJS.WriteStream): Progress {
       );
       const log: ProgressLog = (step, message) => {
         const i = steps.indexOf(step);
-        if (i < 0) return;
+        // Unknown steps, and late messages for a step already ended (work that overlaps), are not drawn.
+        if (i < 0 || i < current) return;
         for (let j = Math.max(current, 0); j < i; j++) ends[j]?.resolve();
         current = Math.max(current, i);
         pending[i] = message;

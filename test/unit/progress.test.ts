@@ -95,3 +95,17 @@ describe("mmdebstrap's output as package progress", () => {
     ]);
   });
 });
+
+describe('listr2 progress with overlapping work', () => {
+  it('a late message for a step already ended is dropped, not written into the finished task', async () => {
+    const { stream, text } = sink(true);
+    await createProgress({ stream, renderer: 'tty' }).steps(['ober1', 'ober2'], async (log) => {
+      log('ober1', 'cloning');
+      log('ober2', 'cloning');
+      await new Promise((r) => setTimeout(r, 100));
+      log('ober1', 'waiting for the /health gate');
+      await new Promise((r) => setTimeout(r, 100));
+    });
+    expect(stripVTControlCharacters(text())).toMatch(/✔ ober2/);
+  });
+});
