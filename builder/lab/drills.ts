@@ -177,6 +177,8 @@ export interface TrialResult {
   clientErrors: Record<string, number>;
   /** Invariant violations found after the trial (duplicate VIPs, no traffic, orphans). */
   problems: string[];
+  /** When it happened (ms since the epoch, the lab's clock): fault, move, repair, back. */
+  at?: { fault: number; detect: number; repair: number; back: number };
 }
 
 /** One line per trial, for logs. */
@@ -237,15 +239,22 @@ const PROBE = { intervalMs: 20, timeoutMs: 1000, durationMs: 120_000, port: 80 }
 const SETTLE_MS = 1200;
 
 /** A running lab with its watchers: build once, run many trials. */
+export interface DrillStartOptions extends BuildOptions {
+  /** The client prober's settings for every scenario (e.g. the path a real S3 backend answers 200 on). */
+  probe?: Partial<ProbeOptions>;
+}
+
 export class Drill {
   private routes?: RouteWatch;
   private addresses?: AddressWatch;
+  private probe: Partial<ProbeOptions> = {};
 
   private constructor(readonly t: LabTopology) {}
 
-  static async start(lab: Lab, cluster: Cluster, opts: BuildOptions = {}): Promise<Drill> {
+  static async start(lab: Lab, cluster: Cluster, opts: DrillStartOptions = {}): Promise<Drill> {
     const t = await buildLab(lab, cluster, opts);
     const d = new Drill(t);
+    d.probe = opts.probe ?? {};
     const vips = t.plan.vips.map((v) => v.address);
     if (t.cluster.mode === 'bgp') {
       d.routes = new RouteWatch(lab, t.ns.router, vips);
@@ -300,7 +309,7 @@ export class Drill {
     const victim = this.victim(i);
     await this.waitSteady();
     const affected = this.addresses ? this.ownedBy(victim) : t.plan.vips.map((v) => v.address);
-    const prober = new Prober(t.lab, t.ns.client, affected, { ...PROBE, ...s.probe });
+    const prober = new Prober(t.lab, t.ns.client, affected, { ...PROBE, ...s.probe, ...this.probe });
     prober.start();
     await sleep(300);
     const problems: string[] = [];
@@ -371,6 +380,7 @@ export class Drill {
         .filter((r) => !r.ok && r.s >= tFault)
         .reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.err ?? '?']: (acc[r.err ?? '?'] ?? 0) + 1 }), {}),
       problems,
+      at: { fault: tFault, detect: tDetect, repair: tRepair, back: tBack },
     };
   }
 

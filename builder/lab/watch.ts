@@ -8,7 +8,7 @@ import { PROBER_JS, type ProbeRecord } from './apps.js';
 import type { Lab, LabProcess } from './netns.js';
 import { sleep } from './netns.js';
 
-function lines(child: ChildProcess, onLine: (l: string) => void): void {
+export function lines(child: ChildProcess, onLine: (l: string) => void): void {
   if (!child.stdout) return;
   createInterface({ input: child.stdout }).on('line', onLine);
 }
