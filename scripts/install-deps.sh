@@ -12,6 +12,8 @@ APT_PACKAGES=(
   systemd genisoimage mmdebstrap qemu-utils qemu-system-x86 ovmf seabios mtools dosfstools fdisk e2fsprogs
   uuid-runtime xz-utils zstd
   packer             # `packer validate` of the exported Packer template (1.6.6: proxmox-clone builder)
+  # test:s3 and bench:s3: a real Ceph (mon, OSD, RGW) behind the lab, real S3 clients in front
+  ceph-mon ceph-osd radosgw ceph-common awscli s3cmd rclone wrk
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,6 +26,6 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Packages may start their daemons on install; the tests run their own copies in namespaces.
-for s in haproxy keepalived bird frr exabgp; do systemctl stop "$s" >/dev/null 2>&1 || true; done
+for s in haproxy keepalived bird frr exabgp ceph.target radosgw; do systemctl stop "$s" >/dev/null 2>&1 || true; done
 
 if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
