@@ -242,6 +242,8 @@ const SETTLE_MS = 1200;
 export interface DrillStartOptions extends BuildOptions {
   /** The client prober's settings for every scenario (e.g. the path a real S3 backend answers 200 on). */
   probe?: Partial<ProbeOptions>;
+  /** How long the lab may take to settle after it was built (default 60 s). */
+  steadyTimeoutMs?: number;
 }
 
 export class Drill {
@@ -263,7 +265,7 @@ export class Drill {
       d.addresses = new AddressWatch(lab, t.nodes, vips);
       await d.addresses.start();
     }
-    await d.waitSteady(60_000);
+    await d.waitSteady(opts.steadyTimeoutMs ?? 60_000);
     return d;
   }
 

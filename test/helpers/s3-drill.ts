@@ -80,7 +80,7 @@ export function describeS3Drill(mode: Cluster['mode']): void {
   beforeAll(async () => {
     lab = new Lab();
     // RGW answers an anonymous GET / with 200: the drill's own prober uses it.
-    drill = await Drill.start(lab, await loadExample(EXAMPLE_OF[mode]), { backend, probe: { path: '/' } });
+    drill = await Drill.start(lab, await loadExample(EXAMPLE_OF[mode]), { backend, probe: { path: '/' }, steadyTimeoutMs: 180_000 });
     const vips = drill.t.plan.vips.map((v) => v.address);
     const base = { vips, ...backend.cluster.credentials, bucket: BUCKET, durationMs: 20 * 60_000, workers: 2, multipartEvery: 12, pauseMs: 50 };
     const setup = await lab.exec(drill.t.ns.client, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify({ ...base, mode: 'setup', retries: true })], { timeoutMs: 60_000, allowFailure: true });

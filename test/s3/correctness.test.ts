@@ -14,7 +14,7 @@ const backend = new CephRgwBackend({ log: (m) => console.log(`[ceph] ${m}`) });
 
 beforeAll(async () => {
   lab = new Lab();
-  drill = await Drill.start(lab, await loadExample(EXAMPLES[1] ?? ''), { backend, log: (m) => console.log(`[lab] ${m}`) });
+  drill = await Drill.start(lab, await loadExample(EXAMPLES[1] ?? ''), { backend, steadyTimeoutMs: 180_000, log: (m) => console.log(`[lab] ${m}`) });
 });
 afterAll(async () => {
   drill?.stop();
