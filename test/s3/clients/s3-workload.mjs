@@ -1,3 +1,4 @@
+/* global AbortSignal, AbortController */
 // A bounded S3 load with integrity checks, run as a process inside a lab namespace:
 //   node s3-workload.mjs '<json config>'
 // Workers PUT objects (single PUTs of 1-256 KiB, every `multipartEvery`-th a multipart upload)
