@@ -43,7 +43,7 @@ export async function buildImage(opts: BuildOptions, progress: BuildProgress): P
   const def = await loadImageDefinition(opts.definition);
   const inputs = await readBuildInputs(opts.repo, opts.definition);
   const cache = new StageCache(path.join(opts.cacheDir, 'stages'));
-  const plan = planBuild(def, inputs, cache, path.join(opts.cacheDir, 'packages', def.distribution.name));
+  const plan = planBuild(def, inputs, cache, path.join(opts.cacheDir, 'packages', `${def.distribution.name}-${def.distribution.release}`));
   const report: BuildReport = { image: { id: def.id, version: def.version }, plan: await describePlan(plan, cache, opts.force ?? []) };
   if (opts.dryRun) return report;
 
