@@ -8,6 +8,7 @@ import { ConfigError, OberError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { formatTable, runDrill, SCENARIOS } from '../lab/drills.js';
 import { Lab, labLeftovers } from '../lab/netns.js';
+import { resolveDaemons } from '../image/image-root.js';
 import { checkLabTools } from '../lab/topology.js';
 
 interface DrillCliOptions {
@@ -47,7 +48,10 @@ export const registerDrill: Register = (program, ctx) => {
       if (typeof process.getuid === 'function' && process.getuid() !== 0) {
         throw new OberError('ober drill needs root: it creates network namespaces and runs HAProxy, the routing daemons and keepalived in them. Run it as root (sudo ober drill ...).');
       }
-      await checkLabTools(resolved.mode);
+      // The image's HAProxy, keepalived, ExaBGP and BIRD when an image tree was built here
+      // (.cache/image, OBER_IMAGE_TREE), else the host's (OBER_DAEMONS=host|image forces one).
+      const daemons = await resolveDaemons();
+      await checkLabTools(resolved.mode, daemons);
 
       const lab = new Lab();
       const scenarios = SCENARIOS.filter((s) => s.mode === resolved.mode && (!only || only.includes(s.id))).map((s) => s.id);
@@ -55,7 +59,7 @@ export const registerDrill: Register = (program, ctx) => {
       try {
         report = await out.progress().steps(['lab', ...scenarios], (log) => {
           log('lab', `building the lab for ${resolved.name} (${resolved.mode}, ${resolved.nodes.length} nodes) in ${lab.dir}`);
-          return runDrill(lab, resolved, { trials, ...(only ? { only } : {}), log: (m) => log('lab', m), progress: log });
+          return runDrill(lab, resolved, { trials, daemons, ...(only ? { only } : {}), log: (m) => log('lab', m), progress: log });
         });
       } finally {
         await lab.teardown();

@@ -204,6 +204,8 @@ export interface DrillReport {
   cluster: string;
   mode: Cluster['mode'];
   trials: number;
+  /** Whose daemons ran (the image's or the host's), with their versions. */
+  daemons: string;
   results: TrialResult[];
   summary: ScenarioSummary[];
 }
@@ -454,7 +456,7 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
   } finally {
     drill.stop();
   }
-  return { cluster: cluster.name, mode: cluster.mode, trials, results, summary: summarize(results) };
+  return { cluster: cluster.name, mode: cluster.mode, trials, daemons: drill.t.daemonsDescription, results, summary: summarize(results) };
 }
 
 /** The recovery table, markdown. */
@@ -465,6 +467,8 @@ export function formatTable(report: DrillReport): string {
   );
   return [
     `${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode, cluster ${report.cluster}, ${report.trials} trial(s) per scenario; ms, median (min-max)`,
+    '',
+    `Daemons: ${report.daemons}`,
     '',
     `| scenario | ${report.mode === 'bgp' ? 'router FIB drops node' : 'VIP taken over'} | target | seed | repair → back | client requests failed | of which started after the move | checks |`,
     '|---|---|---|---|---|---|---|---|',

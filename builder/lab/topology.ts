@@ -9,7 +9,9 @@
 // loss at the router (lab note 2). Every node is set up the way a Proxmox VM is: the image's static
 // files, then the real first-boot program (`ober firstboot --metadata seed.iso --no-start`) on a
 // NoCloud seed ISO carrying the node's vendor-data (lab variant of the cluster, see plan.ts); the
-// lab then runs the real HAProxy and the mode's daemons with the files first boot installed.
+// lab then runs the real HAProxy and the mode's daemons with the files first boot installed: the
+// IMAGE's programs (chroot into the newest built image tree, builder/image/image-root.ts) when one
+// exists, else the host's; `topology.daemons` says which, and buildLab logs it with the versions.
 import { parseEnvFile } from '../../firstboot/lib/env-file.js';
 import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js'
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles } from '../../firstboot/render/index.js';
 import { buildSeedIso, SEED_TOOLS } from '../deploy/carriers.js';
+import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../image/image-root.js';
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
 import type { Lab, LabProcess } from './netns.js';
 import { labCluster, planLab, type LabPlan } from './plan.js';
@@ -33,21 +36,36 @@ import { startFrrRouter, vtysh } from './router.js';
 export const LAB_TOOLS: ToolRequirement[] = [
   ...SEED_TOOLS,
   { tool: 'ip', purpose: 'build the lab namespaces and links', debianPackage: 'iproute2' },
-  { tool: 'haproxy', purpose: 'run the nodes’ HAProxy', debianPackage: 'haproxy' },
   { tool: 'nft', purpose: 'inject silent packet loss and load the node rules', debianPackage: 'nftables' },
   { tool: 'sysctl', purpose: 'set per-namespace kernel settings', debianPackage: 'procps' },
 ];
+/** The node daemons, needed on the host only when no image tree provides them. */
+const HOST_DAEMON_TOOLS: Record<Cluster['mode'], ToolRequirement[]> = {
+  bgp: [
+    { tool: 'haproxy', purpose: 'run the nodes’ HAProxy', debianPackage: 'haproxy' },
+    { tool: 'exabgp', purpose: 'run the nodes’ BGP speaker', debianPackage: 'exabgp' },
+    { tool: 'bird', purpose: 'run the nodes’ BFD responder', debianPackage: 'bird2' },
+  ],
+  keepalived: [
+    { tool: 'haproxy', purpose: 'run the nodes’ HAProxy', debianPackage: 'haproxy' },
+    { tool: 'keepalived', purpose: 'run the nodes’ VRRP', debianPackage: 'keepalived' },
+  ],
+};
+const IMAGE_TOOLS: ToolRequirement[] = [{ tool: 'unshare', purpose: 'run the image’s daemons in a private mount namespace', debianPackage: 'util-linux' }];
 const BGP_TOOLS: ToolRequirement[] = [
-  { tool: 'exabgp', purpose: 'run the nodes’ BGP speaker', debianPackage: 'exabgp' },
-  { tool: 'bird', purpose: 'run the nodes’ BFD responder', debianPackage: 'bird2' },
   { tool: '/usr/lib/frr/bgpd', purpose: 'run the lab router (FRR bgpd)', debianPackage: 'frr' },
   { tool: '/usr/lib/frr/zebra', purpose: 'run the lab router (FRR zebra)', debianPackage: 'frr' },
   { tool: '/usr/lib/frr/bfdd', purpose: 'run the lab router’s BFD (FRR bfdd)', debianPackage: 'frr' },
 ];
-const KA_TOOLS: ToolRequirement[] = [{ tool: 'keepalived', purpose: 'run the nodes’ VRRP', debianPackage: 'keepalived' }];
 
-export async function checkLabTools(mode: Cluster['mode']): Promise<void> {
-  await requireTools([...LAB_TOOLS, ...(mode === 'bgp' ? BGP_TOOLS : KA_TOOLS)]);
+export async function checkLabTools(mode: Cluster['mode'], daemons: DaemonRoot): Promise<void> {
+  await requireTools([...LAB_TOOLS, ...(mode === 'bgp' ? BGP_TOOLS : []), ...(daemons.kind === 'image' ? IMAGE_TOOLS : HOST_DAEMON_TOOLS[mode])]);
+}
+
+/** "image herr-ober-debian-13 0.1.0 (...): haproxy 3.0.11-1 (OpenSSL 3.5.1), ..." or "HOST ... (why)". */
+export async function describeDaemons(daemons: DaemonRoot): Promise<string> {
+  const versions = formatVersions(await daemonVersions(daemons));
+  return daemons.kind === 'image' ? `the image's daemons, ${daemons.label}: ${versions}` : `the HOST's daemons (${daemons.note}): ${versions}`;
 }
 
 /** The node program the lab's nodes run: dist/ober-node.mjs next to the admin bundle or in the repo. */
@@ -79,12 +97,18 @@ export interface LabTopology {
   ns: { client: string; router: string; sw: string; backend: string };
   nodes: LabNode[];
   routerProcs: LabProcess[];
+  /** Whose HAProxy, keepalived, ExaBGP and BIRD the nodes run (the image's or the host's). */
+  daemons: DaemonRoot;
+  /** describeDaemons(daemons): which, with their versions. */
+  daemonsDescription: string;
   /** vtysh for the router (BGP mode). */
   vtysh(cmd: string): Promise<string>;
 }
 
 export interface BuildOptions {
   backend?: BackendProvider;
+  /** Default: resolveDaemons() (the newest image tree, else the host's programs). */
+  daemons?: DaemonRoot;
   /** Log line sink for progress. */
   log?: (msg: string) => void;
 }
@@ -93,6 +117,9 @@ const BACKEND_IF = 'bk0';
 
 export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOptions = {}): Promise<LabTopology> {
   const log = opts.log ?? (() => {});
+  const daemons = opts.daemons ?? (await resolveDaemons());
+  const daemonsDescription = await describeDaemons(daemons);
+  log(`daemons: ${daemonsDescription}`);
   const plan = planLab(userCluster);
   const backend = opts.backend ?? nodeHttpBackend;
   const cluster = labCluster(userCluster, plan, { maxFiles: await hardFileLimit(), backendPorts: backend.ports });
@@ -185,6 +212,8 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     ns,
     nodes,
     routerProcs: [],
+    daemons,
+    daemonsDescription,
     vtysh: (cmd) => vtysh(lab, ns.router, path.join(lab.dir, 'rtr'), cmd),
   };
   if (cluster.mode === 'bgp' && cluster.bgp) {
@@ -238,22 +267,25 @@ async function firstBoot(cluster: Cluster, node: string, layout: Layout): Promis
 // ------------------------------------------------------------------------------------------
 // Node daemons (what the ober-* units start on a node, without systemd)
 
+/** argv of a node daemon under the lab's daemon root; it sees the lab's directory (node roots, sockets). */
+const daemon = (t: LabTopology, argv: string[]): string[] => t.daemons.wrap(argv, [t.lab.dir]);
+
 export function startHaproxy(t: LabTopology, n: LabNode): LabProcess {
   // Foreground, no master: the PID is the one worker, so SIGKILL/SIGSTOP hit HAProxy itself.
-  n.procs.haproxy = t.lab.spawn(n.ns, `${n.name}-haproxy`, ['haproxy', '-db', '-f', n.layout.haproxyCfg]);
+  n.procs.haproxy = t.lab.spawn(n.ns, `${n.name}-haproxy`, daemon(t, ['haproxy', '-db', '-f', n.layout.haproxyCfg]));
   // HAProxy writes no pid file in the foreground; `ober stop --no-systemd` signals the pid in it.
   writeFileSync(n.layout.haproxyPidFile, `${n.procs.haproxy.pid}\n`);
   return n.procs.haproxy;
 }
 
 export function startBird(t: LabTopology, n: LabNode): LabProcess {
-  n.procs.bird = t.lab.spawn(n.ns, `${n.name}-bird`, ['bird', '-f', '-c', n.layout.birdConf, '-s', n.layout.birdSocket]);
+  n.procs.bird = t.lab.spawn(n.ns, `${n.name}-bird`, daemon(t, ['bird', '-f', '-c', n.layout.birdConf, '-s', n.layout.birdSocket]));
   return n.procs.bird;
 }
 
 export async function startExabgp(t: LabTopology, n: LabNode): Promise<LabProcess> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...parseEnvFile(await readFile(n.layout.exabgpEnv, 'utf8')) };
-  n.procs.exabgp = t.lab.spawn(n.ns, `${n.name}-exabgp`, ['exabgp', n.layout.exabgpConf], { env });
+  n.procs.exabgp = t.lab.spawn(n.ns, `${n.name}-exabgp`, daemon(t, ['exabgp', n.layout.exabgpConf]), { env });
   return n.procs.exabgp;
 }
 
@@ -268,7 +300,7 @@ export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {
   // it: as a zombie it still "runs" for keepalived's pid-file check ("daemon is already running").
   // systemd reaps its services, so on a node the stale pid files are harmless; here, drop them.
   for (const f of ['keepalived.pid', 'keepalived-vrrp.pid', 'keepalived-checkers.pid', 'keepalived-bfd.pid']) rmSync(`${run}/${f}`, { force: true });
-  n.procs.keepalived = t.lab.spawn(n.ns, `${n.name}-keepalived`, [
+  n.procs.keepalived = t.lab.spawn(n.ns, `${n.name}-keepalived`, daemon(t, [
     'keepalived',
     '--dont-fork',
     '--log-console',
@@ -283,7 +315,7 @@ export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {
     `${run}/keepalived-checkers.pid`,
     '--bfd_pid',
     `${run}/keepalived-bfd.pid`,
-  ]);
+  ]));
   // ober-ha.service's ExecStopPost=ober vip-release, which systemd runs however keepalived
   // stopped: the lab runs it when it sees keepalived exit (a SIGKILLed keepalived leaves its VIPs).
   const p = n.procs.keepalived;

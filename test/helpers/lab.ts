@@ -24,6 +24,9 @@ export function useLab(mode: HaMode): LabSuite {
   beforeAll(async () => {
     suite.lab = new Lab();
     suite.drill = await Drill.start(suite.lab, await loadExample(EXAMPLE_OF[mode]));
+    // Whose daemons this lab runs: the image's, or (no image tree built here) the host's — said, not implied.
+    const t = suite.drill.t;
+    (t.daemons.kind === 'image' ? console.log : console.warn)(`lab (${mode}): ${t.daemonsDescription}`);
   });
   afterAll(async () => {
     suite.drill?.stop();

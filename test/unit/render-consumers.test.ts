@@ -1,18 +1,29 @@
 // Every file rendered for every node of both example clusters is accepted by the program that
-// will read it on the node: haproxy, keepalived, exabgp, bird, systemd, nft, sysctl.
+// will read it on the node: haproxy, keepalived, exabgp, bird, systemd, nft, sysctl. The programs
+// are the IMAGE's (chroot into the newest built image tree, builder/image/image-root.ts) when one
+// exists and this runs as root; otherwise the host's, and the output says so.
 import { parseEnvFile } from '../../firstboot/lib/env-file.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../firstboot/lib/exec.js';
+import { run, type RunOptions, type RunResult } from '../../firstboot/lib/exec.js';
+import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { EXAMPLES, EXTRA_CLUSTERS, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { materialize, type Materialized } from '../helpers/materialize.js';
 
 const cases: { example: string; cluster: Cluster; node: string; m: Materialized; root: string }[] = [];
 const cleanups: (() => Promise<void>)[] = [];
+let daemons: DaemonRoot;
+/** A program of the daemon root, seeing the scratch root of the node (same path). */
+const check = (c: { root: string }, argv: string[], opts: RunOptions = {}): Promise<RunResult> =>
+  run(daemons.wrap(argv, [c.root]), { allowFailure: true, ...opts });
 
 beforeAll(async () => {
+  daemons = await resolveDaemons();
+  const versions = formatVersions(await daemonVersions(daemons));
+  if (daemons.kind === 'image') console.log(`render-consumers: the IMAGE's programs, ${daemons.label}: ${versions}`);
+  else console.warn(`render-consumers: NO IMAGE TREE — checking with the HOST's programs (${daemons.note}): ${versions}`);
   for (const file of [...EXAMPLES, ...EXTRA_CLUSTERS]) {
     const cluster = await loadExample(file);
     for (const n of cluster.nodes) {
@@ -32,7 +43,7 @@ describe('rendered files are accepted by their real consumers', () => {
   it('haproxy -c accepts haproxy.cfg of every node', async () => {
     expect(cases.length).toBe(7);
     for (const c of each('any')()) {
-      const r = await run(['haproxy', '-c', '-f', c.m.layout.haproxyCfg], { allowFailure: true });
+      const r = await check(c, ['haproxy', '-c', '-f', c.m.layout.haproxyCfg]);
       expect(r.exitCode, `${c.example} ${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       // A TLS frontend and the health endpoints are really there.
       const cfg = await readFile(c.m.layout.haproxyCfg, 'utf8');
@@ -56,7 +67,7 @@ describe('rendered files are accepted by their real consumers', () => {
     const ka = each('keepalived')();
     expect(ka.length).toBe(4);
     for (const c of ka) {
-      const r = await run(['keepalived', '--config-test', '--use-file', c.m.layout.keepalivedConf], { allowFailure: true });
+      const r = await check(c, ['keepalived', '--config-test', '--use-file', c.m.layout.keepalivedConf]);
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       // keepalived prints config errors but may still exit 0 for some of them: fail on any.
       expect(`${r.stdout}${r.stderr}`).not.toMatch(/(unknown keyword|invalid|error|WARNING)/i);
@@ -68,7 +79,7 @@ describe('rendered files are accepted by their real consumers', () => {
     expect(bgp.length).toBe(3);
     for (const c of bgp) {
       const env = parseEnvFile(await readFile(c.m.layout.exabgpEnv, 'utf8'));
-      const r = await run(['exabgp', '--test', c.m.layout.exabgpConf], { allowFailure: true, env: { ...process.env, ...env } });
+      const r = await check(c, ['exabgp', '--test', c.m.layout.exabgpConf], { env: { ...process.env, ...env } });
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       expect(`${r.stdout}${r.stderr}`).not.toMatch(/error|problem/i);
     }
@@ -76,7 +87,7 @@ describe('rendered files are accepted by their real consumers', () => {
 
   it('bird -p accepts the BFD responder config (BGP mode)', async () => {
     for (const c of each('bgp')()) {
-      const r = await run(['bird', '-p', '-c', c.m.layout.birdConf], { allowFailure: true });
+      const r = await check(c, ['bird', '-p', '-c', c.m.layout.birdConf]);
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
     }
   });
@@ -86,8 +97,7 @@ describe('rendered files are accepted by their real consumers', () => {
       const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path);
       // 8 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog) and the certificate path unit
       expect(units.length).toBe(9);
-      const r = await run(['systemd-analyze', 'verify', '--man=no', ...units], {
-        allowFailure: true,
+      const r = await check(c, ['systemd-analyze', 'verify', '--man=no', ...units], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
       });
       const out = `${r.stdout}${r.stderr}`;
@@ -102,7 +112,7 @@ describe('rendered files are accepted by their real consumers', () => {
 
   it('nft -c accepts the nftables rules', async () => {
     for (const c of each('any')()) {
-      const r = await run(['nft', '-c', '-f', c.m.layout.nftablesRules], { allowFailure: true });
+      const r = await check(c, ['nft', '-c', '-f', c.m.layout.nftablesRules]);
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       const rules = await readFile(c.m.layout.nftablesRules, 'utf8');
       // No placeholder source: 0.0.0.0 is an address a LAN host can send from.
@@ -115,7 +125,7 @@ describe('rendered files are accepted by their real consumers', () => {
 
   it('sysctl --dry-run -p parses the sysctl file and knows every key', async () => {
     for (const c of each('any')()) {
-      const r = await run(['sysctl', '--dry-run', '-p', c.m.layout.sysctlFile], { allowFailure: true });
+      const r = await check(c, ['sysctl', '--dry-run', '-p', c.m.layout.sysctlFile]);
       expect(r.exitCode, `${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout).toMatch(/net\.ipv4\.tcp_congestion_control = bbr/);
@@ -125,7 +135,7 @@ describe('rendered files are accepted by their real consumers', () => {
   it('the VRRP notify script is valid sh and the watchdog drop-in carries the seed values', async () => {
     const c = cases[0];
     if (!c) throw new Error('no cases');
-    const r = await run(['sh', '-n', c.m.layout.notifyScript], { allowFailure: true });
+    const r = await check(c, ['sh', '-n', c.m.layout.notifyScript]);
     expect(r.exitCode, r.stderr).toBe(0);
     const wd = c.m.imageFiles.find((f) => f.path.endsWith('50-herr-ober-watchdog.conf'));
     // The seed's 10 s applies once the node booted; the boot runs under the looser bound.

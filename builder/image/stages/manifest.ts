@@ -1,16 +1,20 @@
 // Stage `manifest`: what the image is, for humans and for the deploy tool: id, version, flavour,
-// every package with its version, the digests of the file trees and of each artifact, SHA256SUMS
-// and a CycloneDX SBOM.
+// every package with its version, the versions the shipped daemons report about themselves
+// (haproxy -vv with its SSL library, keepalived, exabgp, bird, systemd, nftables, OpenSSH, Node;
+// run in the image's own tree, builder/image/image-root.ts), the digests of the file trees and of
+// each artifact, SHA256SUMS and a CycloneDX SBOM.
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { InternalError } from '../../../firstboot/lib/errors.js';
 import { canonicalJson, sha256 } from '../canonical.js';
 import type { ImageDefinition } from '../definition.js';
+import { daemonVersions, imageDaemons } from '../image-root.js';
 import { readDpkgStatus } from '../packages.js';
 import { cycloneDx } from '../sbom.js';
 import type { Stage } from '../stage.js';
 import { hashFile } from '../tree.js';
 
-const REVISION = 1;
+const REVISION = 2;
 
 export interface ArtifactNames {
   qcow2: string;
@@ -36,7 +40,7 @@ export function manifestStage(m: ManifestInputs): Stage {
     commands: [],
     async run(out) {
       const packages = await readDpkgStatus(path.join(m.customizeDir, 'var/lib/dpkg/status'));
-      const distro = `${def.distribution.name}-${def.distribution.family === 'debian' ? '12' : def.distribution.release}`;
+      const distro = `${def.distribution.name}-${def.distribution.family === 'debian' ? await debianMajor(m.customizeDir) : def.distribution.release}`;
       const sbom = canonicalJson(cycloneDx({ id: def.id, version: def.version, distro, vendor: def.distribution.name }, packages, m.sourceDateEpoch), 2) + '\n';
       await writeFile(path.join(out, names.sbom), sbom);
 
@@ -51,6 +55,7 @@ export function manifestStage(m: ManifestInputs): Stage {
         image: { id: def.id, version: def.version, haproxyFlavour: def.haproxy.flavour },
         distribution: { name: def.distribution.name, release: def.distribution.release },
         kernel: (await readFile(path.join(m.customizeDir, 'kernel-version'), 'utf8')).trim(),
+        versions: await imageVersions(m.customizeDir, def),
         sourceDateEpoch: m.sourceDateEpoch,
         stages: m.stageKeys,
         trees: treeDigests,
@@ -63,4 +68,20 @@ export function manifestStage(m: ManifestInputs): Stage {
       await writeFile(path.join(out, names.sums), sums);
     },
   };
+}
+
+/** "13" from the tree's /etc/debian_version ("13.2"), for the purl qualifier debian-13. */
+async function debianMajor(customizeDir: string): Promise<string> {
+  const v = (await readFile(path.join(customizeDir, 'root/etc/debian_version'), 'utf8')).trim();
+  const major = /^(\d+)/.exec(v)?.[1];
+  if (!major) throw new InternalError(`/etc/debian_version of the image is '${v}', not a Debian release number`);
+  return major;
+}
+
+/** What the daemons report (the deploy tool and the renderer read these); every one is required. */
+async function imageVersions(customizeDir: string, def: ImageDefinition): Promise<Record<string, string>> {
+  const v = await daemonVersions(imageDaemons({ dir: customizeDir, id: def.id, version: def.version }));
+  const missing = (['haproxy', 'haproxySsl', 'keepalived', 'exabgp', 'bird', 'systemd', 'nftables', 'openssh'] as const).filter((k) => !v[k]);
+  if (missing.length) throw new InternalError(`manifest: the image's programs did not report their versions: ${missing.join(', ')}`);
+  return { ...v } as Record<string, string>;
 }
