@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ConfigError, type ConfigIssue } from '../../firstboot/lib/errors.js';
 
 /** The definition `ober build-image` and `ober image export` use when none is given. */
-export const DEFAULT_IMAGE_DEFINITION = 'image/debian-12.yaml';
+export const DEFAULT_IMAGE_DEFINITION = 'image/debian-13.yaml';
 
 // Image ids end up in file names, GRUB menus and os-release: keep them to a safe alphabet.
 const imageId = /^[a-z0-9][a-z0-9-]{1,62}$/;

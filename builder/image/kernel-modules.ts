@@ -88,9 +88,13 @@ export function planModuleTrim(index: ModuleIndex, spec: KernelModules, version:
   return { keep, remove, problems };
 }
 
-/** `kernel/drivers/gpu/drm/x.ko` is under `drivers/gpu` and under `drivers/gpu/drm/x.ko`, not under `drivers/g`. */
+/**
+ * `kernel/drivers/gpu/drm/x.ko` is under `drivers/gpu` and under `drivers/gpu/drm/x.ko`, not under
+ * `drivers/g`. A rule naming `x.ko` also names the compressed file (Debian 13's kernel ships
+ * `x.ko.xz`), so one definition fits kernels with and without module compression.
+ */
 function under(module: string, prefix: string): boolean {
   const p = `kernel/${prefix.replace(/\/+$/, '')}`;
-  return module === p || module.startsWith(`${p}/`);
+  return module === p || module.startsWith(`${p}/`) || (p.endsWith('.ko') && /^\.(xz|zst|gz)$/.test(module.slice(p.length)) && module.startsWith(p));
 }
 

@@ -17,10 +17,10 @@ import { Lab, labLeftovers, sleep, type LabProcess } from '../../builder/lab/net
 import { startFrrRouter, type Router } from '../../builder/lab/router.js';
 import { RouteWatch } from '../../builder/lab/watch.js';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
+import { benchFile, buildImageArgv } from './booted-node.js';
 import { startVm, type Vm } from './vm.js';
 
-const DEFINITION = 'image/debian-12.yaml';
-const BENCH = 'test/bench/results/image-bgp.json';
+const BENCH = benchFile('image-bgp');
 const BOOT_TIMEOUT_MS = 15 * 60_000;
 const ROUTER = '10.0.2.2';
 const GUEST = '10.0.2.15';
@@ -119,7 +119,7 @@ beforeAll(async () => {
   // OBER_TEST_IMAGE: boot an image built before (iterating on this test) instead of building.
   let qcow2 = process.env.OBER_TEST_IMAGE;
   if (!qcow2) {
-    const r = await run(['node', 'dist/ober.mjs', '--json', 'build-image', DEFINITION], { timeoutMs: 40 * 60_000 });
+    const r = await run(buildImageArgv(), { timeoutMs: 40 * 60_000 });
     qcow2 = (JSON.parse(r.stdout) as BuildReport).artifacts!.find((a) => a.endsWith('.qcow2'))!;
   }
 

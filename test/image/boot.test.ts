@@ -10,12 +10,11 @@ import { WATCHDOG } from '../../firstboot/render/image-files.js';
 import { loadImageDefinition } from '../../builder/image/definition.js';
 import type { BuildReport } from '../../builder/image/build.js';
 import { mergeBench } from './bench.js';
-import { bootSeededNode, type BootedNode } from './booted-node.js';
+import { benchFile, bootSeededNode, DEFINITION, type BootedNode } from './booted-node.js';
 import { healthOk, SEED_USER } from './seed.js';
 import { readBanner, ssh, sshArgv, waitFor, type Vm } from './vm.js';
 
-const DEFINITION = 'image/debian-12.yaml';
-const BENCH = 'test/bench/results/image.json';
+const BENCH = benchFile('image');
 
 let node: BootedNode | undefined;
 let vm: Vm;

@@ -11,7 +11,20 @@ import { run } from '../../firstboot/lib/exec.js';
 import { healthOk, keepalivedSeed, SEED_USER, startBackend } from './seed.js';
 import { readBanner, ssh, startVm, waitFor, type Vm, type VmOptions } from './vm.js';
 
-const DEFINITION = 'image/debian-12.yaml';
+/** The image the image tests build and boot: the default, or OBER_IMAGE_DEFINITION (e.g. image/debian-12.yaml). */
+export const DEFINITION = process.env.OBER_IMAGE_DEFINITION ?? 'image/debian-13.yaml';
+
+/** `ober build-image` for the image tests: through the stage cache (OBER_IMAGE_CACHE_DIR, else the default). */
+export function buildImageArgv(): string[] {
+  const cache = process.env.OBER_IMAGE_CACHE_DIR;
+  return ['node', 'dist/ober.mjs', '--json', 'build-image', ...(cache ? ['--cache-dir', cache] : []), DEFINITION];
+}
+
+/** test/bench/results/<name>.json for the default image; <name>-<definition>.json for another one. */
+export function benchFile(name: string): string {
+  const def = path.basename(DEFINITION, '.yaml');
+  return `test/bench/results/${name}${process.env.OBER_IMAGE_DEFINITION && def !== 'debian-13' ? `-${def}` : ''}.json`;
+}
 const BOOT_TIMEOUT_MS = 15 * 60_000; // TCG on a loaded 2-core host: 2–4 min is normal
 
 export interface BootedNode {
@@ -31,7 +44,7 @@ export interface BootedNode {
 }
 
 export async function bootSeededNode(o: { scratchPrefix: string; uefi?: VmOptions['uefi'] }): Promise<BootedNode> {
-  const r = await run(['node', 'dist/ober.mjs', '--json', 'build-image', DEFINITION], { timeoutMs: 40 * 60_000 });
+  const r = await run(buildImageArgv(), { timeoutMs: 40 * 60_000 });
   const build = JSON.parse(r.stdout) as BuildReport;
   const qcow2 = build.artifacts!.find((a) => a.endsWith('.qcow2'))!;
   const backend = await startBackend();

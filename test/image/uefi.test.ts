@@ -5,11 +5,11 @@
 // boot.test.ts; the assertions are what differs from that boot, plus a serving node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeBench } from './bench.js';
-import { bootSeededNode, type BootedNode } from './booted-node.js';
+import { benchFile, bootSeededNode, type BootedNode } from './booted-node.js';
 import { healthOk, SEED_USER } from './seed.js';
 import { ssh } from './vm.js';
 
-const BENCH = 'test/bench/results/image.json';
+const BENCH = benchFile('image');
 // EFI_GLOBAL_VARIABLE: SecureBoot is 4 attribute bytes, then 1 (enforcing) or 0
 const SECURE_BOOT_VAR = '/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c';
 
