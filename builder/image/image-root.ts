@@ -59,6 +59,10 @@ mount --rbind /sys "$top/r/sys"
 mount --rbind /dev "$top/r/dev"
 mount -t tmpfs -o mode=0755 run "$top/r/run"
 mount -t tmpfs -o mode=1777 tmp "$top/r/tmp"
+# /etc/resolv.conf is systemd-resolved's stub file in /run (a dangling link in the tree); on a node
+# resolved writes it at boot, and HAProxy's resolvers section reads it (parse-resolv-conf)
+mkdir -p "$top/r/run/systemd/resolve"
+printf 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n' > "$top/r/run/systemd/resolve/stub-resolv.conf"
 while [ "$1" != -- ]; do
   if [ -d "$1" ]; then mkdir -p "$top/r$1"; else mkdir -p "$(dirname "$top/r$1")"; : > "$top/r$1"; fi
   mount --rbind "$1" "$top/r$1"

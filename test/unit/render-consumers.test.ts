@@ -32,7 +32,7 @@ beforeAll(async () => {
       cases.push({ example: path.basename(file), cluster, node: n.name, m: await materialize(cluster, n.name, dir), root: dir });
     }
   }
-});
+}, 120_000); // materializing seven nodes and asking each program its version, on a loaded host
 afterAll(async () => {
   await Promise.all(cleanups.map((c) => c()));
 });
