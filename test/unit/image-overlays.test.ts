@@ -1,56 +1,71 @@
 // The overlay files checked by their real consumers: sshd -t/-T, nft -c, systemd-analyze verify.
-import { describe, expect, it } from 'vitest';
+// sshd, nft and systemd-analyze are the IMAGE's when an image tree is built (builder/image/image-root.ts),
+// else the host's, and the output says which.
+import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
+import { run } from '../../firstboot/lib/exec.js';
 
-const overlay = 'overlays/base';
-const sshd = '/usr/sbin/sshd';
+const overlay = path.resolve('overlays/base');
 const nft = '/usr/sbin/nft';
 
 describe('sshd hardening drop-in', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'ober-sshd-'));
   const hostKey = path.join(tmp, 'hostkey');
-  // sshd -t/-T (as root) insist on the privilege separation directory the ssh service would create
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+  const dropIn = path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf');
+  let daemons: DaemonRoot;
+  beforeAll(async () => {
+    daemons = await resolveDaemons();
+    const v = formatVersions(await daemonVersions(daemons));
+    (daemons.kind === 'image' ? console.log : console.warn)(`sshd checks: ${daemons.kind === 'image' ? `the IMAGE's sshd, ${daemons.label}` : `the HOST's sshd (${daemons.note})`}: ${v}`);
+  }, 120_000);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  // sshd -t/-T (as root) insist on the privilege separation directory the ssh service would create;
   // -h overrides the HostKey lines (the image's keys are made at first boot)
-  const effective = (): Map<string, string> => {
-    const out = execFileSync(sshd, ['-T', '-f', path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf'), '-h', hostKey], { encoding: 'utf8' });
+  const sshd = async (args: string[]): Promise<string> =>
+    (await run(daemons.wrap(['sh', '-c', 'mkdir -p /run/sshd && exec /usr/sbin/sshd "$@"', 'sshd', ...args, '-h', hostKey], [tmp, overlay]))).stdout;
+  const effective = async (): Promise<Map<string, string>> => {
+    const out = await sshd(['-T', '-f', dropIn]);
     return new Map(out.split('\n').filter(Boolean).map((l) => [l.split(' ')[0]!, l.slice(l.indexOf(' ') + 1)]));
   };
 
-  it('passes sshd -t', () => {
-    execFileSync(sshd, ['-t', '-f', path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf'), '-h', hostKey]);
+  it('passes sshd -t', async () => {
+    await sshd(['-t', '-f', dropIn]);
   });
 
-  it('allows keys only and no root', () => {
-    const c = effective();
+  it('the image’s own sshd_config, with the drop-in it includes, passes sshd -t', async () => {
+    if (daemons.kind !== 'image') return; // the host's sshd_config is not the image's
+    await run(daemons.wrap(['sh', '-c', 'mkdir -p /run/sshd && exec /usr/sbin/sshd -t -f /etc/ssh/sshd_config -h "$1"', 'sshd', hostKey], [tmp]));
+  });
+
+  it('allows keys only and no root', async () => {
+    const c = await effective();
     expect(c.get('permitrootlogin')).toBe('no');
     expect(c.get('passwordauthentication')).toBe('no');
     expect(c.get('kbdinteractiveauthentication')).toBe('no');
     expect(c.get('authenticationmethods')).toBe('publickey');
   });
 
-  it('offers no SHA-1, CBC or non-ETM algorithms', () => {
-    const c = effective();
+  it('offers no SHA-1, CBC or non-ETM algorithms', async () => {
+    const c = await effective();
     expect(c.get('kexalgorithms')).not.toMatch(/sha1|diffie-hellman-group14-sha256/);
     expect(c.get('ciphers')).not.toMatch(/cbc|3des/);
     expect(c.get('macs')!.split(',').every((m) => m.includes('-etm@'))).toBe(true);
   });
 
-  it('is read before cloud-init can re-enable passwords (first value wins)', () => {
+  it('is read before cloud-init can re-enable passwords (first value wins)', async () => {
     // Debian's sshd_config includes sshd_config.d/*.conf at its top; cloud-init writes 50-cloud-init.conf
     expect(path.basename('10-ober-hardening.conf') < '50-cloud-init.conf').toBe(true);
     const withCloudInit = path.join(tmp, 'sshd_config');
     const dropins = path.join(tmp, 'd');
     mkdirSync(dropins);
-    writeFileSync(path.join(dropins, '10-ober-hardening.conf'), readFileSync(path.join(overlay, 'etc/ssh/sshd_config.d/10-ober-hardening.conf')));
+    writeFileSync(path.join(dropins, '10-ober-hardening.conf'), readFileSync(dropIn));
     writeFileSync(path.join(dropins, '50-cloud-init.conf'), 'PasswordAuthentication yes\n');
     writeFileSync(withCloudInit, `Include ${dropins}/*.conf\nPasswordAuthentication yes\n`);
-    const out = execFileSync(sshd, ['-T', '-f', withCloudInit, '-h', hostKey], { encoding: 'utf8' });
-    expect(out).toMatch(/^passwordauthentication no$/m);
+    expect(await sshd(['-T', '-f', withCloudInit])).toMatch(/^passwordauthentication no$/m);
   });
 });
 
