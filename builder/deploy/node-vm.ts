@@ -112,7 +112,7 @@ function seedUserData(px: ProxmoxSpec, hostname: string): string {
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }
 
-/** network-config version 1, the subset Proxmox writes (and firstboot/metadata/network-plan reads). */
+/** network-config version 1, the subset Proxmox writes (cloud-init applies it). */
 function seedNetworkConfig(px: ProxmoxSpec, address: string, prefix: number, gateway: string | undefined, mac: string): string {
   const netmask = intToIp(2 ** 32 - 2 ** (32 - prefix));
   const config: unknown[] = [

@@ -111,9 +111,3 @@ export function labCluster(cluster: Cluster, plan: LabPlan, opts: { maxFiles?: n
     }),
   };
 }
-
-/** The MD5 password the routers must use for a node (the lab router mirrors the node's). */
-export function md5For(cluster: Cluster): string | undefined {
-  const name = cluster.bgp?.md5PasswordSecret;
-  return name ? cluster.secrets[name]?.value : undefined;
-}

@@ -20,7 +20,7 @@ export interface OberData {
   doc: unknown;
 }
 
-/** A network configuration as found; `networkdFiles` validates and converts it. */
+/** A network configuration as found (cloud-init applies it; the node reads only its own data). */
 export type NetworkConfigDoc =
   /** NoCloud `network-config`: cloud-init network config (Proxmox writes version 1). */
   | { format: 'cloud-init'; file: string; doc: Record<string, unknown> }
