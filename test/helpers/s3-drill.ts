@@ -2,6 +2,7 @@
 // one with none) upload and read back objects through every VIP, the lab runs each fault of the
 // mode, kills and restarts an RGW, and stops and starts every node in turn. Then every
 // acknowledged object is read back and compared by sha256.
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CephRgwBackend } from '../../builder/lab/ceph-backend.js';
@@ -96,7 +97,7 @@ export function describeS3Drill(mode: Cluster['mode']): void {
   beforeAll(async () => {
     lab = new Lab();
     // RGW answers an anonymous GET / with 200: the drill's own prober uses it.
-    drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLE_OF[mode])), { backend, probe: { path: '/' }, steadyTimeoutMs: 180_000 });
+    drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLE_OF[mode])), { backend, probe: { path: '/' }, steadyTimeoutMs: Number(process.env.OBER_STEADY_MS ?? 180_000) });
     const vips = drill.t.plan.vips.map((v) => v.address);
     const base = { vips, ...backend.cluster.credentials, bucket: BUCKET, durationMs: 20 * 60_000, workers: 2, multipartEvery: 12, pauseMs: 50 };
     const setup = await lab.exec(drill.t.ns.client, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify({ ...base, mode: 'setup', retries: true })], { timeoutMs: 60_000, allowFailure: true });
@@ -144,7 +145,9 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     // Every acknowledged object, read back through a VIP.
     const acked = [...withRetries.records, ...withoutRetries.records].filter((r) => r.ok && r.op !== 'get' && r.sha).map((r) => ({ key: r.key, sha: r.sha }));
     const vips = drill.t.plan.vips.map((v) => v.address);
-    const v = await lab.exec(drill.t.ns.client, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify({ mode: 'verify', vips, ...backend.cluster.credentials, bucket: BUCKET, retries: true, objects: acked })], { timeoutMs: 600_000 });
+    const objectsFile = path.join(lab.dir, 'acked.json');
+    await writeFile(objectsFile, JSON.stringify(acked));
+    const v = await lab.exec(drill.t.ns.client, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify({ mode: 'verify', vips, ...backend.cluster.credentials, bucket: BUCKET, retries: true, objectsFile })], { timeoutMs: 600_000 });
     const verify = JSON.parse(v.stdout.trim().split('\n').pop() ?? '{}') as { verified: number; intact: number; lost: string[]; corrupt: string[] };
 
     const inFlight = (r: OpRecord) => windows.find((w) => r.s <= w.to + 100 && r.e >= w.from - 100);

@@ -12,7 +12,11 @@ import { S3Client, PutObjectCommand, GetObjectCommand, CreateBucketCommand } fro
 import { Upload } from '@aws-sdk/lib-storage';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
+import { readFileSync } from 'node:fs';
+
 const cfg = JSON.parse(process.argv[2]);
+// The objects to verify come in a file: thousands of keys exceed the kernel's 128 KiB per argument.
+if (cfg.objectsFile) cfg.objects = JSON.parse(readFileSync(cfg.objectsFile, 'utf8'));
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 const clients = cfg.vips.map((vip) => new S3Client({
   endpoint: `http://${vip}`,
@@ -22,7 +26,10 @@ const clients = cfg.vips.map((vip) => new S3Client({
   // the SDK's standard retry strategy (3 attempts, backoff) or none at all
   maxAttempts: cfg.retries ? 3 : 1,
   // a request stuck on a frozen node must end: S3 clients set timeouts in practice
-  requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: cfg.requestTimeoutMs ?? 15000, httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 4 }) }),
+  // Without retries, one connection per request: a pooled connection whose VIP moved while it
+  // sat idle is reset at its next use, long after the move (the SDK's retry absorbs that), and
+  // the client cannot tell such a failure from one of a request sent after the move.
+  requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: cfg.requestTimeoutMs ?? 15000, httpAgent: new HttpAgent({ keepAlive: cfg.retries, maxSockets: 4 }) }),
 }));
 // Each operation is bounded as a whole: a body stream on a connection whose path was moved (VIP
 // or ECMP change) gets no packet and no RST until the client sends, and would wait forever.
