@@ -12,7 +12,7 @@ import { lines } from '../../builder/lab/watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { mergeBench } from '../image/bench.js';
 import { EXAMPLES, loadExample, REPO } from './fixtures.js';
-import { clientScript } from './s3.js';
+import { clientScript, relaxedTimers } from './s3.js';
 
 export interface OpRecord {
   w: number;
@@ -65,22 +65,6 @@ class Workload {
   failed(): OpRecord[] {
     return this.records.filter((r) => !r.ok);
   }
-}
-
-/**
- * This drill is about the data, not detection speed (test:lab and bench:failover measure that with
- * the examples' timers). Ceph and two S3 workloads share the lab's two cores with the nodes, and
- * at the examples' 200 ms health timeout, 150 ms VRRP adverts and 50 ms BFD a starved node flaps
- * (seen: health probes unanswered within 200 ms, VIPs withdrawn and re-announced): the timers are
- * relaxed to what a loaded host sustains.
- */
-function relaxedTimers(c: Cluster): Cluster {
-  return {
-    ...c,
-    health: { ...c.health, intervalMs: 250, timeoutMs: 1000, fall: 3 },
-    ...(c.keepalived ? { keepalived: { ...c.keepalived, advertIntervalMs: 500 } } : {}),
-    ...(c.bgp ? { bgp: { ...c.bgp, bfd: { ...c.bgp.bfd, intervalMs: 300, multiplier: 5 } } } : {}),
-  };
 }
 
 const EXAMPLE_OF: Record<Cluster['mode'], string> = { bgp: EXAMPLES[0] ?? '', keepalived: EXAMPLES[1] ?? '' };

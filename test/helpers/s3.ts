@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../builder/lab/netns.js';
 import type { S3Credentials } from '../../builder/lab/ceph.js';
+import type { Cluster } from '../../firstboot/model/schema.js';
 
 const CLIENTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../s3/clients');
 
@@ -21,3 +22,20 @@ export async function sdkOps(lab: Lab, ns: string, endpoint: string, creds: S3Cr
 }
 
 export const clientScript = (name: string) => path.join(CLIENTS, name);
+
+/**
+ * The S3 suites are about the data, not detection speed (test:lab and bench:failover measure that with
+ * the examples' timers). Ceph and two S3 workloads share the lab's two cores with the nodes, and
+ * at the examples' 200 ms health timeout, 150 ms VRRP adverts and 50 ms BFD a starved node flaps
+ * (seen: health probes unanswered within 200 ms, VIPs withdrawn and re-announced): the timers are
+ * relaxed to what a loaded host sustains.
+ */
+export function relaxedTimers(c: Cluster): Cluster {
+  return {
+    ...c,
+    health: { ...c.health, intervalMs: 250, timeoutMs: 1000, fall: 3 },
+    ...(c.keepalived ? { keepalived: { ...c.keepalived, advertIntervalMs: 500 } } : {}),
+    ...(c.bgp ? { bgp: { ...c.bgp, bfd: { ...c.bgp.bfd, intervalMs: 300, multiplier: 5 } } } : {}),
+  };
+}
+

@@ -6,7 +6,7 @@ import { CephRgwBackend } from '../../builder/lab/ceph-backend.js';
 import { Drill } from '../../builder/lab/drills.js';
 import { Lab, labLeftovers } from '../../builder/lab/netns.js';
 import { loadExample, EXAMPLES } from '../helpers/fixtures.js';
-import { sdkOps, type SdkOpsResult } from '../helpers/s3.js';
+import { relaxedTimers, sdkOps, type SdkOpsResult } from '../helpers/s3.js';
 
 let lab: Lab;
 let drill: Drill;
@@ -14,7 +14,7 @@ const backend = new CephRgwBackend({ log: (m) => console.log(`[ceph] ${m}`) });
 
 beforeAll(async () => {
   lab = new Lab();
-  drill = await Drill.start(lab, await loadExample(EXAMPLES[1] ?? ''), { backend, steadyTimeoutMs: 180_000, log: (m) => console.log(`[lab] ${m}`) });
+  drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLES[1] ?? '')), { backend, steadyTimeoutMs: 180_000, log: (m) => console.log(`[lab] ${m}`) });
 });
 afterAll(async () => {
   drill?.stop();
