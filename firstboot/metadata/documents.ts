@@ -41,7 +41,14 @@ export function parseYamlMapping(text: string, file: string): YamlMapping {
     throw problem(file, `is not valid YAML (line ${lc.linePos(err.pos[0]).line}): ${err.message.split('\n')[0]}`);
   }
   if (doc.contents !== null && !isMap(doc.contents)) {
-    throw problem(file, `must be a YAML mapping of "key: value" lines, found ${kindOf(doc.toJS())}`);
+    // toJS throws on an alias to a missing anchor (`*o`): the fuzzer's find.
+    let found: string;
+    try {
+      found = kindOf(doc.toJS({ maxAliasCount: 100 }));
+    } catch (e) {
+      found = `a value that cannot be loaded (${(e as Error).message})`;
+    }
+    throw problem(file, `must be a YAML mapping of "key: value" lines, found ${found}`);
   }
   let value: unknown;
   try {
