@@ -28,7 +28,7 @@ export interface CephOptions {
   rgw: readonly { address: string; port: number }[];
   /** memstore capacity; RSS is ~1.8× the stored bytes (ceph note 4: a full memstore hangs PUTs). */
   memstoreGiB?: number;
-  /** Extra `[client]` lines for the radosgw instances (e.g. frontend options under test). */
+  /** Extra options of the beast frontend (`rgw_frontends`), e.g. `tcp_nodelay=1`. */
   rgwFrontendOptions?: string;
   log?: (msg: string) => void;
 }

@@ -8,9 +8,25 @@ import { PROBER_JS, type ProbeRecord } from './apps.js';
 import type { Lab, LabProcess } from './netns.js';
 import { sleep } from './netns.js';
 
-export function lines(child: ChildProcess, onLine: (l: string) => void): void {
+function lines(child: ChildProcess, onLine: (l: string) => void): void {
   if (!child.stdout) return;
   createInterface({ input: child.stdout }).on('line', onLine);
+}
+
+/**
+ * A client program in a namespace that prints one JSON record per line (the prober, the S3
+ * workloads): started with a stdin pipe, so closing it asks the program to finish.
+ */
+export function spawnRecorder<T>(lab: Lab, ns: string, name: string, argv: readonly string[], records: T[]): LabProcess {
+  const proc = lab.spawn(ns, name, argv, { stdout: 'pipe', stdin: 'pipe' });
+  lines(proc.child, (l) => {
+    try {
+      records.push(JSON.parse(l) as T);
+    } catch {
+      /* partial line at exit */
+    }
+  });
+  return proc;
 }
 
 export interface RouteState {
@@ -186,14 +202,7 @@ export class Prober {
   ) {}
 
   start(): void {
-    this.proc = this.lab.spawn(this.ns, 'client-prober', [process.execPath, '-e', PROBER_JS, JSON.stringify({ ...this.opts, targets: this.targets })], { stdout: 'pipe', stdin: 'pipe' });
-    lines(this.proc.child, (l) => {
-      try {
-        this.records.push(JSON.parse(l) as ProbeRecord);
-      } catch {
-        /* partial line at exit */
-      }
-    });
+    this.proc = spawnRecorder(this.lab, this.ns, 'client-prober', [process.execPath, '-e', PROBER_JS, JSON.stringify({ ...this.opts, targets: this.targets })], this.records);
   }
 
   async stop(): Promise<void> {

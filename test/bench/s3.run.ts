@@ -2,7 +2,7 @@
 // configured like cephadm's ingress, over HTTP and HTTPS, several interleaved rounds in one run.
 // Writes test/bench/results/s3.json (README tables are generated from it). Not a pass/fail test:
 // it fails only when a measurement could not be made.
-import { writeFile, mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, it } from 'vitest';
 import path from 'node:path';
 import os from 'node:os';
@@ -106,7 +106,6 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
     { name: 'cephadm', vip: VIP_CEPHADM, cfg: path.join(lab.dir, 'cephadm.cfg') },
   ];
   for (const v of VARIANTS) {
-    const { readFile } = await import('node:fs/promises');
     const text = (await readFile(ours.cfg, 'utf8')).replace('\ndefaults\n', `\ndefaults\n${v.lines.map((l) => `    ${l}`).join('\n')}\n`);
     const f = path.join(lab.dir, `ours-${v.name}.cfg`);
     await writeFile(f, text);

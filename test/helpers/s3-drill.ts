@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CephRgwBackend } from '../../builder/lab/ceph-backend.js';
 import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
 import { Lab, labLeftovers, sleep, type LabProcess } from '../../builder/lab/netns.js';
-import { lines } from '../../builder/lab/watch.js';
+import { spawnRecorder } from '../../builder/lab/watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { mergeBench } from '../image/bench.js';
 import { EXAMPLES, loadExample, REPO } from './fixtures.js';
@@ -46,14 +46,7 @@ class Workload {
   ) {}
 
   start(): void {
-    this.proc = this.lab.spawn(this.ns, `s3-${this.name}`, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify(this.cfg)], { stdout: 'pipe', stdin: 'pipe' });
-    lines(this.proc.child, (l) => {
-      try {
-        this.records.push(JSON.parse(l) as OpRecord);
-      } catch {
-        /* partial line at exit */
-      }
-    });
+    this.proc = spawnRecorder(this.lab, this.ns, `s3-${this.name}`, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify(this.cfg)], this.records);
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@
 // it is taken out after three connection errors), large request headers pass, the backend
 // connection policy is what backends[].reuseConnections says, a server state change is printed
 // once, and maxconn's bound matches HAProxy's own descriptor need. (Real RGW: test/s3.)
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
@@ -165,7 +165,7 @@ describe('maxconn and the descriptor limit', () => {
     const tryStart = async (maxconn: number) => {
       const cfg = (await readFile(m.layout.haproxyCfg, 'utf8')).replace(/maxconn \d+/, `maxconn ${maxconn}`);
       const f = `${m.layout.haproxyCfg}.${maxconn}`;
-      await (await import('node:fs/promises')).writeFile(f, cfg);
+      await writeFile(f, cfg);
       // -c does not check descriptors; start for real, under the limit, and stop at once
       const r = await lab.exec(ns, ['prlimit', `--nofile=${limit}:${limit}`, 'timeout', '-s', 'USR1', '2', 'haproxy', '-db', '-f', f], { allowFailure: true });
       return r.stderr;
