@@ -151,10 +151,18 @@ export class AddressWatch {
   /** Re-read the truth from every node (after a burst, or to check the final state). */
   async resync(): Promise<void> {
     const truth = new Map<string, Set<string>>(this.vips.map((v) => [v, new Set()]));
+    const seen = this.events.length;
     for (const n of this.nodes) {
       const r = await this.lab.exec(n.ns, ['ip', '-j', '-4', 'addr', 'show'], { allowFailure: true });
       const links = JSON.parse(r.stdout || '[]') as { addr_info?: { local?: string }[] }[];
       for (const a of links.flatMap((l) => l.addr_info ?? [])) if (a.local && truth.has(a.local)) truth.get(a.local)?.add(n.name);
+    }
+    // The snapshot is read node by node while events keep arriving: an event seen during the read
+    // may be newer than that node's snapshot (a VRRP flap at start). Replaying them in order on top
+    // is exact, because per node and VIP the last event wins and it is never older than the read.
+    for (const e of this.events.slice(seen)) {
+      if (e.added) truth.get(e.vip)?.add(e.node);
+      else truth.get(e.vip)?.delete(e.node);
     }
     for (const [v, s] of truth) this.holders.set(v, s);
   }

@@ -32,7 +32,8 @@ export function useLab(mode: HaMode): LabSuite {
     suite.drill?.stop();
     await suite.lab?.teardown();
     for (const r of suite.results) console.log(formatTrial(r));
-    expect(await labLeftovers(suite.lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
+    // OBER_LAB_KEEP=1 keeps the lab's directory (its logs) on purpose.
+    expect(await labLeftovers(suite.lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: Boolean(process.env.OBER_LAB_KEEP) });
   });
   return suite as LabSuite;
 }
