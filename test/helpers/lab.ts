@@ -19,6 +19,11 @@ type HaMode = Cluster['mode'];
 /** The example cluster of each mode (examples/*-3node.yaml). */
 const EXAMPLE_OF: Record<HaMode, string> = { bgp: EXAMPLES[0] ?? '', keepalived: EXAMPLES[1] ?? '' };
 
+/** After teardown: no namespace, veth, process or directory of the lab is left (OBER_LAB_KEEP=1 keeps the directory, its logs, on purpose). */
+export async function expectNothingLeft(lab: Lab | undefined): Promise<void> {
+  expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: Boolean(process.env.OBER_LAB_KEEP) });
+}
+
 export function useLab(mode: HaMode): LabSuite {
   const suite: Partial<LabSuite> & { results: TrialResult[] } = { results: [] };
   beforeAll(async () => {
@@ -32,8 +37,7 @@ export function useLab(mode: HaMode): LabSuite {
     suite.drill?.stop();
     await suite.lab?.teardown();
     for (const r of suite.results) console.log(formatTrial(r));
-    // OBER_LAB_KEEP=1 keeps the lab's directory (its logs) on purpose.
-    expect(await labLeftovers(suite.lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: Boolean(process.env.OBER_LAB_KEEP) });
+    await expectNothingLeft(suite.lab);
   });
   return suite as LabSuite;
 }

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { CephRgwBackend } from '../../builder/lab/ceph-backend.js';
 import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
-import { Lab, labLeftovers, sleep, type LabProcess } from '../../builder/lab/netns.js';
+import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
+import { expectNothingLeft } from './lab.js';
 import { spawnRecorder } from '../../builder/lab/watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { mergeBench } from '../image/bench.js';
@@ -92,7 +93,7 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     drill?.stop();
     await lab?.teardown();
     for (const r of trials) console.log(formatTrial(r));
-    expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
+    await expectNothingLeft(lab);
   });
 
   it(`${mode} mode: every fault, an RGW crash and a rolling ober stop/start under S3 load lose nothing`, async () => {

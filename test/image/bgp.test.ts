@@ -13,7 +13,8 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import type { BuildReport } from '../../builder/image/build.js';
 import { nodeHttpBackend } from '../../builder/lab/apps.js';
-import { Lab, labLeftovers, sleep, type LabProcess } from '../../builder/lab/netns.js';
+import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
+import { expectNothingLeft } from '../helpers/lab.js';
 import { startFrrRouter, type Router } from '../../builder/lab/router.js';
 import { RouteWatch } from '../../builder/lab/watch.js';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
@@ -163,7 +164,7 @@ afterAll(async () => {
   await vm?.kill();
   routes?.stop();
   await lab?.teardown();
-  expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
+  await expectNothingLeft(lab);
   if (bootToAnnouncedSeconds !== undefined) {
     await mkdir(path.dirname(BENCH), { recursive: true });
     const bench = { at: new Date().toISOString(), accel: 'tcg', bfd: BFD, bootToAnnouncedSeconds, drills: results };

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CephRgwBackend } from '../../builder/lab/ceph-backend.js';
 import { Drill } from '../../builder/lab/drills.js';
-import { Lab, labLeftovers } from '../../builder/lab/netns.js';
+import { Lab } from '../../builder/lab/netns.js';
+import { expectNothingLeft } from '../helpers/lab.js';
 import { loadExample, EXAMPLES } from '../helpers/fixtures.js';
 import { relaxedTimers, sdkOps, type SdkOpsResult } from '../helpers/s3.js';
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
 afterAll(async () => {
   drill?.stop();
   await lab?.teardown();
-  expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: false });
+  await expectNothingLeft(lab);
 });
 
 const byOp = (r: SdkOpsResult) => Object.fromEntries(r.transcript.map(({ op, ...rest }) => [op, rest]));
