@@ -31,3 +31,11 @@ export const DEFAULT_SYSCTL: ReadonlyArray<readonly [string, string, string]> = 
   ['net.ipv4.tcp_fin_timeout', '15', ''],
   ['net.ipv4.tcp_tw_reuse', '1', 'reuse TIME_WAIT sockets for new backend connections'],
 ];
+
+/** First VRRP virtual router id of a keepalived cluster (`keepalived.vridBase`). */
+export const DEFAULT_VRID_BASE = 50;
+
+/** VRRP virtual router id of VIP number `index` (file order): its own `vrid`, else vridBase + index. */
+export function vridOf(vip: { vrid?: number | undefined }, index: number, vridBase: number | undefined): number {
+  return vip.vrid ?? (vridBase ?? DEFAULT_VRID_BASE) + index;
+}

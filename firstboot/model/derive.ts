@@ -3,7 +3,7 @@
 // resolved beforehand (resolve.ts) and passed in.
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import { addressMatches, parseAddressList, parseServerList, type AddressEntry } from './addresses.js';
-import { DEFAULT_SYSCTL } from './defaults.js';
+import { DEFAULT_SYSCTL, vridOf } from './defaults.js';
 import { hostPart, parseCidr } from './net.js';
 import { assignVips, priorityOf, TRACK_WEIGHT } from './ownership.js';
 import { sysctlValueText, type Cluster, type NeighborSpec, type NodeSpec } from './schema.js';
@@ -167,7 +167,7 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
     return {
       ...base,
       vrrp: {
-        vrid: v.vrid ?? (cluster.keepalived?.vridBase ?? 50) + i,
+        vrid: vridOf(v, i, cluster.keepalived?.vridBase),
         owner: r.ranking[0] ?? '',
         priority: priorityOf(rank),
         ranking: r.ranking,

@@ -6,6 +6,7 @@ import { checkAddresses } from './address-rules.js';
 import { inspectCaPem, inspectPem } from './pem.js';
 import { describeWeakening, weakens } from './hardening.js';
 import { routerIdOf } from './derive.js';
+import { DEFAULT_VRID_BASE, vridOf } from './defaults.js';
 import { hostPart, inCidr, parseCidr, type Cidr } from './net.js';
 import { MD5_RE, type Cluster } from './schema.js';
 
@@ -200,10 +201,9 @@ function checkKeepalived(c: Cluster, nodeCidrs: Map<string, Cidr>, err: Report, 
   if (c.nodes.length > MAX_KEEPALIVED_NODES) {
     err('nodes', `${c.nodes.length} nodes; keepalived mode supports at most ${MAX_KEEPALIVED_NODES}`, 'split the cluster or use mode bgp');
   }
-  const base = ka?.vridBase ?? 50;
-  const vrids = c.vips.map((v, i) => v.vrid ?? base + i);
+  const vrids = c.vips.map((v, i) => vridOf(v, i, ka?.vridBase));
   vrids.forEach((id, i) => {
-    if (id > 255) err(`vips[${i}].vrid`, `the derived VRID ${id} (vridBase ${base} + ${i}) is above 255`, 'lower keepalived.vridBase or set vrid on the VIP');
+    if (id > 255) err(`vips[${i}].vrid`, `the derived VRID ${id} (vridBase ${ka?.vridBase ?? DEFAULT_VRID_BASE} + ${i}) is above 255`, 'lower keepalived.vridBase or set vrid on the VIP');
   });
   unique(vrids.map(String), 'vips', 'vrid', err);
   if (c.vips.length < c.nodes.length) {

@@ -3,7 +3,7 @@
 // fields to each other live in rules.ts. Every string that ends up inside a daemon's config is
 // constrained here to characters that cannot break out of its line or token — values are refused,
 // never escaped.
-import { MAX_HAPROXY_MAXCONN } from './defaults.js';
+import { DEFAULT_VRID_BASE, MAX_HAPROXY_MAXCONN } from './defaults.js';
 import { z } from 'zod';
 import { isIPv4, isHostname, parseCidr } from './net.js';
 
@@ -152,7 +152,7 @@ const keepalived = z.strictObject({
     .refine((n) => n % 10 === 0, { error: 'must be a multiple of 10 ms (VRRPv3 counts centiseconds)' })
     .default(150),
   /** First virtual router id; VIP i (in file order) gets vridBase + i unless it sets its own vrid. */
-  vridBase: intIn(1, 255).default(50),
+  vridBase: intIn(1, 255).default(DEFAULT_VRID_BASE),
 });
 
 const vip = z.strictObject({
