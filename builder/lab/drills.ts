@@ -33,8 +33,17 @@ export interface Scenario {
   /** The client's load for this scenario, on top of PROBE. */
   probe?: Partial<ProbeOptions>;
   /** Returns what went wrong in the injection itself (e.g. a failed `ober stop` step). */
-  inject(t: LabTopology, n: LabNode): Promise<void | string[]>;
+  inject(t: LabTopology, n: LabNode): Promise<void | InjectOutcome>;
   repair(t: LabTopology, n: LabNode): Promise<void>;
+}
+
+export interface InjectOutcome {
+  problems: string[];
+  /**
+   * A planned stop: when HAProxy began to stop (lab clock). The traffic must have moved before it
+   * (withdraw or hand-over, then drain, then stop), however slowly a loaded host ran the steps.
+   */
+  httpStopAt?: number;
 }
 
 const FAULT_TABLE = 'oberlab_fault';
@@ -73,14 +82,20 @@ const STOP_DRAIN_SEC = 5;
  * never ends on the stopping node, and the stop closes it at the bound. What counts is what the
  * client saw, and that the stop ended.
  */
-const gracefulStop = async (t: LabTopology, n: LabNode): Promise<string[]> => {
+const gracefulStop = async (t: LabTopology, n: LabNode): Promise<InjectOutcome> => {
   const t0 = Date.now();
   const r = await t.lab.exec(n.ns, [n.layout.oberBin, '--json', 'stop', '--no-systemd', '--drain-timeout', String(STOP_DRAIN_SEC)], { allowFailure: true, timeoutMs: 120_000 });
   const problems: string[] = [];
   if (r.exitCode !== 0) problems.push(`ober stop exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+  const tEnd = Date.now();
+  let httpStopAt: number | undefined;
   try {
-    const { steps } = JSON.parse(r.stdout) as { steps: { name: string; ok: boolean; detail: string }[] };
+    const { steps } = JSON.parse(r.stdout) as { steps: { name: string; ok: boolean; detail: string; elapsedMs: number }[] };
     for (const st of steps.filter((x) => !x.ok && x.name !== 'drain')) problems.push(`ober stop step ${st.name}: ${st.detail}`);
+    // stop-http is the last step: it began its elapsed time before the command returned (at the latest).
+    const stopHttp = steps.find((x) => x.name === 'stop-http');
+    if (stopHttp) httpStopAt = tEnd - stopHttp.elapsedMs;
+    else problems.push('ober stop ran no stop-http step');
   } catch {
     problems.push(`ober stop printed no JSON result: ${r.stdout.slice(0, 200)}`);
   }
@@ -89,7 +104,7 @@ const gracefulStop = async (t: LabTopology, n: LabNode): Promise<string[]> => {
   if (n.procs.haproxy?.alive()) problems.push('HAProxy still runs after ober stop');
   // The stop must end: moving the traffic takes a few seconds, then the drain bound, then the hard stop.
   if (Date.now() - t0 > (STOP_DRAIN_SEC + 15) * 1000) problems.push(`ober stop took ${Date.now() - t0} ms with a ${STOP_DRAIN_SEC} s drain bound`);
-  return problems;
+  return httpStopAt === undefined ? { problems } : { problems, httpStopAt };
 };
 
 /** What `ober start` does on a node: drop the maintenance flag, start ober-http (here: the lab's HAProxy). */
@@ -318,13 +333,17 @@ export class Drill {
     await sleep(300);
     const problems: string[] = [];
     const tFault = Date.now();
-    problems.push(...((await s.inject(t, victim)) ?? []));
+    const injected = await s.inject(t, victim);
+    problems.push(...(injected?.problems ?? []));
     let tDetect: number;
     if (this.routes) {
       tDetect = await this.routes.waitAll((via) => via.length > 0 && !via.includes(victim.address), 15_000, `${victim.name} leaving the router's FIB`);
     } else {
       const a = this.addresses as AddressWatch;
       tDetect = await a.waitFor(() => affected.every((v) => a.holdersOf(v).some((h) => h !== victim.name)), 15_000, `${victim.name}'s VIPs taken over`);
+    }
+    if (injected?.httpStopAt !== undefined && tDetect > injected.httpStopAt) {
+      problems.push(`the traffic moved at +${tDetect - tFault} ms, after HAProxy began to stop at +${injected.httpStopAt - tFault} ms`);
     }
     await sleep(SETTLE_MS);
     if (s.id === 'bgp-exabgp-kill') {

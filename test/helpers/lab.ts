@@ -55,12 +55,12 @@ export function describePlannedStops(mode: HaMode): void {
     it.each(SCENARIOS.filter((s) => s.mode === mode && s.planned).map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
       const r = await suite.drill.trial(s, i);
       suite.results.push(r);
-      // No request that started after the move failed, and the stop ended (see gracefulStop).
+      // No request that started after the move failed, the traffic moved before HAProxy began to
+      // stop, and the stop ended (see gracefulStop). How fast is the bench's to say, not a test's.
       expect(r.problems).toEqual([]);
       // The stopping node still had requests in flight when the traffic moved, and they were
       // answered. Long transfers on a moved path cannot be carried over: their resets are reported.
       if (!s.longTransfers) expect(r.clientServedAcrossMove).toBeGreaterThan(0);
-      expect(r.detectMs).toBeLessThan(2500);
     });
   });
 }

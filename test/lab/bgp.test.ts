@@ -33,8 +33,8 @@ describe('BGP mode drills', () => {
   it.each(SCENARIOS.filter((s) => s.mode === 'bgp' && !s.planned).map((s, i) => [s.id, s, i] as const))('%s', async (_id, s, i) => {
     const r = await suite.drill.trial(s, i);
     suite.results.push(r);
+    // The traffic moved (the trial waits for it) and came back, with every VIP held by one node
+    // (keepalived) and nothing left behind: r.problems. How fast is bench:failover's table.
     expect(r.problems).toEqual([]);
-    // Detection bounds with headroom for a loaded 2-core machine (targets are reported, not asserted).
-    expect(r.detectMs).toBeLessThan(s.id === 'bgp-exabgp-stop' ? 6000 : 2500);
   });
 });
