@@ -12,7 +12,7 @@
 // slow requests, and every request that starts after the router / VRRP moved the traffic must
 // succeed. Requests in flight on a moved path at that moment are reset by the network (an ECMP or
 // VIP change cannot carry a TCP connection over); they are counted and reported, not hidden.
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { sleep, signal, type Lab } from './netns.js';
 import { buildLab, keepalivedPids, startExabgp, startHaproxy, startKeepalived, type BuildOptions, type LabNode, type LabTopology } from './topology.js';
 import { AddressWatch, Prober, RouteWatch, type ProbeOptions } from './watch.js';
@@ -65,7 +65,8 @@ const killKeepalived = (s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode
   const pids = await keepalivedPids(n);
   // SIGKILL: the whole service dies at once (OOM killer, watchdog); SIGTERM: the parent, as systemd stops it.
   for (const pid of s === 'SIGKILL' ? pids.reverse() : pids.slice(0, 1)) signal(pid, s);
-  await n.procs.keepalived?.exited;
+  // As systemd: the stop is over once ExecStopPost ran (a SIGKILLed keepalived leaves its VIPs to it).
+  await n.keepalivedStopped;
 };
 
 /**
@@ -308,6 +309,17 @@ export class Drill {
     } else if (this.addresses) {
       const a = this.addresses;
       await a.waitFor(() => this.t.nodes.every((n) => this.ownedBy(n).every((v) => a.holdersOf(v).join() === n.name)), timeoutMs, 'every VIP on its owner');
+      // And every node healthy in keepalived's eyes (track file 0): a backup whose health feed has
+      // not yet said so stands at the lowered priority, and a fault then would be met by the wrong
+      // backup first (a takeover, then a preemption: churn the trial would count as the fault's).
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const unhealthy = [];
+        for (const n of this.t.nodes) if ((await readFile(n.layout.trackFile, 'utf8').catch(() => '')).trim() !== '0') unhealthy.push(n.name);
+        if (unhealthy.length === 0) break;
+        if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for the health feed of ${unhealthy.join(', ')} to say healthy`);
+        await sleep(100);
+      }
     }
   }
 
@@ -409,7 +421,6 @@ export class Drill {
 
   /** `ober health` processes running in a node's namespace. */
   async healthProcesses(n: LabNode): Promise<number[]> {
-    const { readFile } = await import('node:fs/promises');
     const out: number[] = [];
     const pids = (await this.t.lab.pidsInNamespaces()).filter(Boolean);
     for (const pid of pids) {

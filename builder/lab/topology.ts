@@ -88,6 +88,8 @@ export interface LabNode {
   /** The LAN interface (the node's VRRP interface). */
   lanIf: string;
   procs: Partial<Record<'haproxy' | 'exabgp' | 'bird' | 'keepalived' | 'track', LabProcess>>;
+  /** Settles once keepalived exited and its ExecStopPost (`ober vip-release`) ran: the unit's stop is complete. */
+  keepalivedStopped?: Promise<void>;
 }
 
 export interface LabTopology {
@@ -319,7 +321,7 @@ export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {
   // ober-ha.service's ExecStopPost=ober vip-release, which systemd runs however keepalived
   // stopped: the lab runs it when it sees keepalived exit (a SIGKILLed keepalived leaves its VIPs).
   const p = n.procs.keepalived;
-  void p.exited.then(async () => {
+  n.keepalivedStopped = p.exited.then(async () => {
     if (t.lab.active) await t.lab.exec(n.ns, [n.layout.oberBin, 'vip-release'], { allowFailure: true }).catch(() => undefined);
   });
   return p;
