@@ -85,6 +85,22 @@ describe('image boot (no first-boot program needed)', () => {
     expect(failed).toEqual([]);
   });
 
+  it('listens beyond loopback only where it serves: sshd on 22 and HAProxy (no LLMNR, no stray daemon)', async () => {
+    // ss -H -l -n -p -t -u: netid state recv send local peer process
+    const sockets = (await sh('sudo ss -Hlnptu')).split('\n').filter(Boolean).map((l) => {
+      const f = l.trim().split(/\s+/);
+      const local = f[4] ?? '';
+      const port = local.slice(local.lastIndexOf(':') + 1);
+      const host = local.slice(0, local.lastIndexOf(':')).replace(/%.*$/, '').replace(/^\[|\]$/g, '');
+      return { netid: f[0], host, port, process: /users:\(\("([^"]+)"/.exec(l)?.[1] ?? '?' };
+    });
+    const loopback = (h: string) => h.startsWith('127.') || h === '::1';
+    const exposed = sockets.filter((x) => !loopback(x.host)).map((x) => `${x.netid} ${x.host}:${x.port} ${x.process}`);
+    const unexpected = sockets.filter((x) => !loopback(x.host) && !(x.process === 'sshd' && x.port === '22') && x.process !== 'haproxy');
+    expect(unexpected.map((x) => `${x.netid} ${x.host}:${x.port} ${x.process}`), `exposed: ${exposed.join(', ')}`).toEqual([]);
+    expect(exposed.some((x) => x.endsWith(':22 sshd'))).toBe(true);
+  });
+
   it('applies the hardening sysctls and the node sysctls first boot rendered', async () => {
     expect(await sh('cat /proc/sys/kernel/panic /proc/sys/kernel/dmesg_restrict /proc/sys/kernel/kptr_restrict')).toBe('10\n1\n2');
     expect(await sh('cat /proc/sys/net/ipv4/tcp_congestion_control /proc/sys/net/ipv4/ip_nonlocal_bind /proc/sys/net/core/somaxconn')).toBe('bbr\n1\n65535');
