@@ -6,6 +6,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CephCluster } from '../../builder/lab/ceph.js';
+import type { DaemonRoot } from '../../builder/image/image-root.js';
 import type { Lab, LabProcess } from '../../builder/lab/netns.js';
 import { sleep } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
@@ -83,9 +84,14 @@ export async function startBenchBackends(lab: Lab, ns: string): Promise<CephClus
   return CephCluster.start(lab, { ns, dir: path.join(lab.dir, 'ceph'), rgw: RGW_PORTS.map((port) => ({ address: RGW_ADDRESS, port })), memstoreGiB: 6, ...(process.env.OBER_BENCH_RGW_FRONTEND ? { rgwFrontendOptions: process.env.OBER_BENCH_RGW_FRONTEND } : {}), log: (m) => process.stderr.write(`[ceph] ${m}\n`) });
 }
 
-export async function startProxy(lab: Lab, ns: string, name: string, vip: string, cfg: string): Promise<Proxy> {
-  await lab.exec(ns, ['haproxy', '-c', '-q', '-f', cfg]);
-  const proc = lab.spawn(ns, `haproxy-${name}`, ['haproxy', '-db', '-f', cfg]);
+/**
+ * A HAProxy on `cfg`: the image's own binary when an image tree is built (`daemons`, as the lab
+ * runs it: the product ships that HAProxy, not the host's), with `binds` (the config, certificates
+ * and maps under the lab directory) visible inside its root.
+ */
+export async function startProxy(lab: Lab, ns: string, name: string, vip: string, cfg: string, daemons: DaemonRoot, binds: string[]): Promise<Proxy> {
+  await lab.exec(ns, daemons.wrap(['haproxy', '-c', '-q', '-f', cfg], binds));
+  const proc = lab.spawn(ns, `haproxy-${name}`, daemons.wrap(['haproxy', '-db', '-f', cfg], binds));
   // until the proxy answers and sees a backend up
   for (let i = 0; i < 200; i++) {
     const r = await lab.exec(ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${vip}/`], { allowFailure: true });

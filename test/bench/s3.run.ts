@@ -10,6 +10,7 @@ import type { CephCluster } from '../../builder/lab/ceph.js';
 import { Lab } from '../../builder/lab/netns.js';
 import { signal } from '../../builder/lab/netns.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
+import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 3);
@@ -21,6 +22,8 @@ const VARIANTS = (process.env.OBER_BENCH_VARIANTS ?? '').split('|').filter(Boole
 let lab: Lab;
 let ns: string;
 let ceph: CephCluster;
+let daemons: DaemonRoot;
+let loadBefore: number[];
 let ours: { cfg: string; pem: string };
 const results: Record<string, unknown>[] = [];
 
@@ -28,6 +31,9 @@ const env = () => ({ ...process.env, AWS_ACCESS_KEY_ID: ceph.credentials.accessK
 const sh = (argv: string[], timeoutMs = 600_000) => lab.exec(ns, ['env', ...Object.entries(env()).filter(([k]) => k.startsWith('AWS_')).map(([k, v]) => `${k}=${v}`), ...argv], { timeoutMs });
 
 beforeAll(async () => {
+  daemons = await resolveDaemons();
+  process.stderr.write(`[bench] HAProxy from ${daemons.kind === 'image' ? daemons.label : `the host (${daemons.note ?? 'no image tree'})`}\n`);
+  loadBefore = os.loadavg();
   lab = new Lab();
   ns = await lab.addNs('bench');
   ceph = await startBenchBackends(lab, ns);
@@ -91,7 +97,7 @@ async function measure(t: Target, round: number): Promise<void> {
 }
 
 async function withProxy(name: string, vip: string, cfg: string, fn: (p: Proxy) => Promise<void>): Promise<void> {
-  const p = await startProxy(lab, ns, name, vip, cfg);
+  const p = await startProxy(lab, ns, name, vip, cfg, daemons, [lab.dir]);
   try {
     await fn(p);
   } finally {
@@ -124,7 +130,9 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
   }
   const out = path.join(REPO, 'test/bench/results', process.env.OBER_BENCH_OUT ?? 's3.json');
   await mkdir(path.dirname(out), { recursive: true });
-  const haproxy = (await lab.exec(ns, ['haproxy', '-v'])).stdout.split('\n')[0];
-  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, ceph: ceph.version, haproxy, rounds: ROUNDS, largeMiB: LARGE_MIB, smallSeconds: SMALL_SECONDS, results }, null, 2) + '\n');
+  const haproxy = (await lab.exec(ns, daemons.wrap(['haproxy', '-v']))).stdout.split('\n')[0];
+  // The load average says whether the host was quiet: these are wall-clock figures.
+  const load = { before: loadBefore.map((x) => Number(x.toFixed(2))), after: os.loadavg().map((x) => Number(x.toFixed(2))) };
+  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, load, ceph: ceph.version, haproxy, haproxyFrom: daemons.kind, rounds: ROUNDS, largeMiB: LARGE_MIB, smallSeconds: SMALL_SECONDS, results }, null, 2) + '\n');
   await rm(path.join(lab.dir, 'large'), { force: true });
 });
