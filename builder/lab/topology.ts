@@ -87,7 +87,7 @@ export interface LabNode {
   config: NodeConfig;
   /** The LAN interface (the node's VRRP interface). */
   lanIf: string;
-  procs: Partial<Record<'haproxy' | 'exabgp' | 'bird' | 'keepalived' | 'track', LabProcess>>;
+  procs: Partial<Record<'haproxy' | 'exabgp' | 'bird' | 'keepalived' | 'track' | 'status', LabProcess>>;
   /** Settles once keepalived exited and its ExecStopPost (`ober vip-release`) ran: the unit's stop is complete. */
   keepalivedStopped?: Promise<void>;
 }
@@ -113,6 +113,11 @@ export interface BuildOptions {
   daemons?: DaemonRoot;
   /** Log line sink for progress. */
   log?: (msg: string) => void;
+  /**
+   * Run each node's status publisher (ober-status.service: the node status API's documents). Off
+   * by default: the failover drills do not read it, and on this 2-core host they keep their CPU.
+   */
+  statusPublisher?: boolean;
 }
 
 const BACKEND_IF = 'bk0';
@@ -240,6 +245,7 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
       startTrack(topo, n);
       startKeepalived(topo, n);
     }
+    if (opts.statusPublisher) startStatusPublisher(topo, n);
   }
   return topo;
 }
@@ -294,6 +300,11 @@ export async function startExabgp(t: LabTopology, n: LabNode): Promise<LabProces
 export function startTrack(t: LabTopology, n: LabNode): LabProcess {
   n.procs.track = t.lab.spawn(n.ns, `${n.name}-track`, [n.layout.oberBin, 'health', '--track-file', n.layout.trackFile]);
   return n.procs.track;
+}
+
+export function startStatusPublisher(t: LabTopology, n: LabNode): LabProcess {
+  n.procs.status = t.lab.spawn(n.ns, `${n.name}-status`, [n.layout.oberBin, 'status', '--publish']);
+  return n.procs.status;
 }
 
 export function startKeepalived(t: LabTopology, n: LabNode): LabProcess {

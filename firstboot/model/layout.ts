@@ -38,6 +38,14 @@ export interface Layout {
   maintenanceFlag: string;
   /** VRRP state per instance, written by the notify script. */
   vrrpStateDir: string;
+  /** Every VRRP transition, one JSON line each, appended by the notify script (bounded by it). */
+  vrrpEventLog: string;
+  /** The node's status document, rewritten every second by `ober status --publish`; HAProxy serves it at :8404/status. */
+  statusFile: string;
+  /** Recent failover events, rewritten with the status; HAProxy serves them at :8404/events. */
+  eventsFile: string;
+  /** HAProxy's Lua service that serves statusFile and eventsFile (rendered with haproxy.cfg). */
+  statusLua: string;
   sysctlFile: string;
   networkdDir: string;
   nmConnectionsDir: string;
@@ -77,6 +85,10 @@ export function nodeLayout(root = ''): Layout {
     runDir: r('/run/ober'),
     maintenanceFlag: r('/run/ober/maintenance'),
     vrrpStateDir: r('/run/ober/vrrp'),
+    vrrpEventLog: r('/run/ober/vrrp/events.jsonl'),
+    statusFile: r('/run/ober/status.json'),
+    eventsFile: r('/run/ober/events.json'),
+    statusLua: `${current}/haproxy/status.lua`,
     sysctlFile: r('/run/sysctl.d/99-herr-ober.conf'),
     networkdDir: r('/run/systemd/network'),
     nmConnectionsDir: r('/run/NetworkManager/system-connections'),

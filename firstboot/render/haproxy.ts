@@ -21,16 +21,26 @@ export interface HaproxyView {
     tls?: string;
     servers: { name: string; address: string }[];
   }[];
-  stats: { bind: string; allowAcl?: string; anyUp: string[]; perVip: { path: string; backendId: string }[] };
+  stats: { bind: string; allowAcl?: string; anyUp: string[]; perVip: { path: string; backendId: string }[]; statusLua: string; statusPath: string; eventsPath: string };
+}
+
+export interface StatusLuaView {
+  header: string;
+  statusFile: string;
+  eventsFile: string;
 }
 
 const template = compile<HaproxyView>(TEMPLATES.haproxyCfg);
+const statusLua = compile<StatusLuaView>(TEMPLATES.statusLua);
 
 /** Backend section id; the `be_` prefix keeps backend and frontend names apart in stats. */
 export const backendId = (name: string) => `be_${name}`;
 export const frontendId = (name: string) => `fe_${name}`;
 /** The per-VIP health path on :8404 that `ober health` polls. */
 export const vipHealthPath = (vipName: string) => `/health/${vipName}`;
+/** The node status API on :8404 (served by status.lua from what `ober status --publish` wrote). */
+export const STATUS_PATH = '/status';
+export const EVENTS_PATH = '/events';
 export const STATS_PORT = 8404;
 /** tune.bufsize: room for RGW's 16 KiB of request headers plus HAProxy's 1 KiB rewrite reserve. */
 export const HAPROXY_BUFSIZE = 32_768;
@@ -105,10 +115,16 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
       ...(monitoringAcl ? { allowAcl: monitoringAcl } : {}),
       anyUp: node.backends.map((b) => backendId(b.name)),
       perVip: node.vips.map((v) => ({ path: vipHealthPath(v.name), backendId: backendId(v.backend) })),
+      statusLua: layout.statusLua,
+      statusPath: STATUS_PATH,
+      eventsPath: EVENTS_PATH,
     },
   };
 
-  const files: RenderedFile[] = [{ path: layout.haproxyCfg, mode: 0o644, content: template(view) }];
+  const files: RenderedFile[] = [
+    { path: layout.haproxyCfg, mode: 0o644, content: template(view) },
+    { path: layout.statusLua, mode: 0o644, content: statusLua({ header: ctx.header, statusFile: layout.statusFile, eventsFile: layout.eventsFile }) },
+  ];
   for (const c of serverCerts) files.push({ path: `${layout.haproxyCertDir}/${c.name}.pem`, mode: 0o600, content: ensureNewline(c.pem ?? '') });
   for (const c of node.certificates.filter((x) => caNames.has(x.name) && x.pem)) {
     files.push({ path: caFile(c.name), mode: 0o644, content: ensureNewline(c.pem ?? '') });

@@ -19,7 +19,7 @@ export interface ImageFilesOptions {
  */
 export const WATCHDOG = { boot: '60s', runtime: '10s', shutdown: '2min' } as const;
 
-export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog'] as const;
+export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog', 'ober-status'] as const;
 /** Units that are not services, by file name. */
 export const OTHER_UNITS = ['ober-certs.path'] as const;
 
@@ -75,6 +75,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     'ober-track': TEMPLATES.unitTrack,
     'ober-certs': TEMPLATES.unitCerts,
     'ober-watchdog': TEMPLATES.unitWatchdog,
+    'ober-status': TEMPLATES.unitStatus,
   };
   const files: RenderedFile[] = UNIT_NAMES.map((u) => ({
     path: `${l.unitDir}/${u}.service`,
@@ -91,7 +92,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   files.push({
     path: l.notifyScript,
     mode: 0o755,
-    content: compile<{ header: string; stateDir: string }>(TEMPLATES.vrrpNotify)({ header, stateDir: l.vrrpStateDir }),
+    content: compile<{ header: string; stateDir: string; eventLog: string }>(TEMPLATES.vrrpNotify)({ header, stateDir: l.vrrpStateDir, eventLog: l.vrrpEventLog }),
   });
   files.push({
     path: `${l.root}/usr/lib/tmpfiles.d/ober.conf`,

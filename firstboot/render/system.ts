@@ -63,7 +63,8 @@ export function renderJournald(node: NodeConfig, ctx: RenderContext): RenderedFi
 }
 
 export function renderModeDropIn(node: NodeConfig, ctx: RenderContext): RenderedFile {
-  const units = node.mode === 'bgp' ? ['ober-bgp.service'] : ['ober-ha.service', 'ober-track.service'];
+  // ober-status publishes the node status API's documents in both modes (it listens on nothing).
+  const units = [...(node.mode === 'bgp' ? ['ober-bgp.service'] : ['ober-ha.service', 'ober-track.service']), 'ober-status.service'];
   return {
     path: `${ctx.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`,
     mode: 0o644,

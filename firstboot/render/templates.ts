@@ -1,5 +1,6 @@
 // Every template, inlined at bundle time (scripts/bundle.mjs) and served by vite in tests.
 import haproxyCfg from '../../templates/haproxy.cfg.hbs?raw';
+import statusLua from '../../templates/status.lua.hbs?raw';
 import exabgpConf from '../../templates/exabgp.conf.hbs?raw';
 import exabgpEnv from '../../templates/exabgp.env.hbs?raw';
 import birdConf from '../../templates/bird-bfd.conf.hbs?raw';
@@ -23,9 +24,11 @@ import unitTrack from '../../templates/units/ober-track.service.hbs?raw';
 import unitCertsPath from '../../templates/units/ober-certs.path.hbs?raw';
 import unitCerts from '../../templates/units/ober-certs.service.hbs?raw';
 import unitWatchdog from '../../templates/units/ober-watchdog.service.hbs?raw';
+import unitStatus from '../../templates/units/ober-status.service.hbs?raw';
 
 export const TEMPLATES = {
   haproxyCfg,
+  statusLua,
   exabgpConf,
   exabgpEnv,
   birdConf,
@@ -49,4 +52,5 @@ export const TEMPLATES = {
   unitCertsPath,
   unitCerts,
   unitWatchdog,
+  unitStatus,
 } as const;

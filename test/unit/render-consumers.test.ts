@@ -95,8 +95,8 @@ describe('rendered files are accepted by their real consumers', () => {
   it('systemd-analyze verify accepts the units and the mode drop-in', async () => {
     for (const c of each('any')()) {
       const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path);
-      // 8 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog) and the certificate path unit
-      expect(units.length).toBe(9);
+      // 9 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog, status) and the certificate path unit
+      expect(units.length).toBe(10);
       const r = await check(c, ['systemd-analyze', 'verify', '--man=no', ...units], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
       });
@@ -104,7 +104,7 @@ describe('rendered files are accepted by their real consumers', () => {
       expect(r.exitCode, `${c.node}: ${out}`).toBe(0);
       expect(out, c.node).not.toMatch(/ober/);
       const dropIn = await readFile(`${c.m.layout.runtimeUnitDir}/ober-http.service.d/50-mode.conf`, 'utf8');
-      expect(dropIn).toMatch(c.cluster.mode === 'bgp' ? /^Upholds=ober-bgp\.service$/m : /^Upholds=ober-ha\.service ober-track\.service$/m);
+      expect(dropIn).toMatch(c.cluster.mode === 'bgp' ? /^Upholds=ober-bgp\.service ober-status\.service$/m : /^Upholds=ober-ha\.service ober-track\.service ober-status\.service$/m);
       // systemd must not kill a soft-stopping HAProxy before hard-stop-after (drainTimeoutSec, default 300 s).
       expect(dropIn).toMatch(/^TimeoutStopSec=330s$/m);
     }
