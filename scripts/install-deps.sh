@@ -14,6 +14,7 @@ APT_PACKAGES=(
   packer             # `packer validate` of the exported Packer template (1.6.6: proxmox-clone builder)
   # test:s3 and bench:s3: a real Ceph (mon, OSD, RGW) behind the lab, real S3 clients in front
   ceph-mon ceph-osd radosgw ceph-common awscli s3cmd rclone wrk
+  chromium           # the lab's dashboard test: headless Chromium driven by playwright-core
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -7,7 +7,9 @@ import { registerRelease } from './release.js';
 import { registerTemplate } from './template.js';
 import { registerDeploy } from './deploy.js';
 import { registerDestroy } from './destroy.js';
+import { registerFleet } from './fleet.js';
+import { registerDashboard } from './dashboard.js';
 import { registerRollout, registerUpgrade } from './rollout.js';
 
 /** Commands of the admin tool. */
-export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerDestroy, registerRollout, registerUpgrade, registerRelease];
+export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerDestroy, registerRollout, registerUpgrade, registerRelease, registerFleet, registerDashboard];

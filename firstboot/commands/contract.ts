@@ -23,8 +23,11 @@ export interface LoadedCluster {
   warnings: ConfigIssue[];
 }
 
-/** Read, validate and resolve a cluster file (the one way every admin command loads one). */
-export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedCluster> {
+/**
+ * Read and validate a cluster file as written, without reading its secrets or certificates (for
+ * commands that only look at a running cluster, such as `ober fleet status`).
+ */
+export async function readClusterFile(file: string): Promise<Pick<LoadedCluster, 'cluster' | 'warnings'>> {
   let text: string;
   try {
     text = await readBoundedText(file, { maxBytes: MAX_DOCUMENT_BYTES });
@@ -33,6 +36,12 @@ export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = pro
     throw new ConfigError(file, [{ path: '', message: `the cluster file ${e.reason}`, ...(e.hint ? { hint: e.hint } : {}) }]);
   }
   const { value: cluster, warnings } = loadClusterText(text, file, { now: Date.now() });
+  return { cluster, warnings };
+}
+
+/** Read, validate and resolve a cluster file (the one way every admin command loads one). */
+export async function loadClusterFile(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedCluster> {
+  const { cluster, warnings } = await readClusterFile(file);
   const resolved = await resolveClusterInputs(cluster, { baseDir: path.dirname(path.resolve(file)), env });
   // Certificates read from files get the same checks node data gets.
   validateCluster(resolved, `${file} (with files read)`, 'node-data', { now: Date.now() });

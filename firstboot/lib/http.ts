@@ -5,6 +5,7 @@ import http from 'node:http';
 export interface HttpResult {
   status: number;
   body: string;
+  headers: http.IncomingHttpHeaders;
 }
 
 export function httpGet(url: string, timeoutMs: number): Promise<HttpResult> {
@@ -15,7 +16,7 @@ export function httpGet(url: string, timeoutMs: number): Promise<HttpResult> {
       res.on('data', (c: string) => {
         if (body.length < 1_000_000) body += c;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));

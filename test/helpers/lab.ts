@@ -1,7 +1,7 @@
 // One lab per test file: built from an example cluster in beforeAll, torn down in afterAll (also
 // when a test failed), each trial's line printed, and nothing of it left behind (asserted).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Drill, formatTrial, SCENARIOS, type TrialResult } from '../../builder/lab/drills.js';
+import { Drill, formatTrial, SCENARIOS, type DrillStartOptions, type TrialResult } from '../../builder/lab/drills.js';
 import { Lab, labLeftovers } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { EXAMPLES, loadExample } from './fixtures.js';
@@ -24,11 +24,14 @@ export async function expectNothingLeft(lab: Lab | undefined): Promise<void> {
   expect(await labLeftovers(lab)).toEqual({ namespaces: [], veths: [], processes: [], dir: Boolean(process.env.OBER_LAB_KEEP) });
 }
 
-export function useLab(mode: HaMode): LabSuite {
+/** The example file a lab of this mode is built from. */
+export const labExample = (mode: HaMode): string => EXAMPLE_OF[mode];
+
+export function useLab(mode: HaMode, opts: DrillStartOptions = {}): LabSuite {
   const suite: Partial<LabSuite> & { results: TrialResult[] } = { results: [] };
   beforeAll(async () => {
     suite.lab = new Lab();
-    suite.drill = await Drill.start(suite.lab, await loadExample(EXAMPLE_OF[mode]));
+    suite.drill = await Drill.start(suite.lab, await loadExample(EXAMPLE_OF[mode]), opts);
     // Whose daemons this lab runs: the image's, or (no image tree built here) the host's — said, not implied.
     const t = suite.drill.t;
     (t.daemons.kind === 'image' ? console.log : console.warn)(`lab (${mode}): ${t.daemonsDescription}`);
