@@ -4,6 +4,9 @@ import { parseEnvFile } from '../lib/env-file.js';
 import path from 'node:path';
 import type { NodeConfig } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
+import { priorityOf, TRACK_WEIGHT } from '../model/ownership.js';
+import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
+import { vrrpInstanceName } from '../render/keepalived.js';
 import { checkPem } from '../model/pem.js';
 import type { Probes } from './probes.js';
 import { parseIpAddrs } from './vrrp.js';
@@ -190,6 +193,136 @@ export const clockCheck: Check = {
 };
 
 
+// --- Keepalived troubleshooting (the phase document's checks when a VIP misbehaves)
+
+export const interfaceCheck: Check = {
+  id: 'interface',
+  title: "LAN interface up with this node's address",
+  async run({ node, probes }) {
+    if (!node) return noNode();
+    const ifname = node.keepalived?.interface ?? node.node.interface;
+    const link = await probes.run(['ip', '-o', 'link', 'show', 'dev', ifname]);
+    if (link.exitCode !== 0) return fail(`${ifname}: ${link.output || 'absent'}`, `the VM has no ${ifname}: check its network device (qm config <vmid>: net0) or set keepalived.interface / nodes[].overrides.keepalived.interface`);
+    if (!/[<,]LOWER_UP[,>]/.test(link.output)) return fail(`${ifname} has no carrier`, `ip link set ${ifname} up; check the bridge or VLAN of the VM's net0 in Proxmox`);
+    const addrs = parseIpAddrs((await probes.run(['ip', '-o', '-4', 'addr', 'show', 'dev', ifname])).output);
+    if (!addrs.has(node.node.address)) {
+      return fail(`${ifname} carries ${[...addrs].join(', ') || 'no IPv4 address'}, not ${node.node.address}`, `the node's address comes from Proxmox's ipconfig0 (cloud-init): set it to ${node.node.address}/${node.node.prefix} and reboot`);
+    }
+    return ok(`${ifname} up, ${node.node.address}/${node.node.prefix}`);
+  },
+};
+
+/** `nft list chain inet ober input` → the VRRP accept rule, and the packets its counting rule saw. */
+export function vrrpRuleCounter(chain: string): { rule?: string; packets?: number } {
+  const lines = chain.split('\n').map((l) => l.trim());
+  const rule = lines.find((l) => /\bip protocol vrrp\b.*\baccept$/.test(l));
+  const m = lines.map((l) => /\bip protocol vrrp counter packets (\d+) bytes \d+$/.exec(l)).find(Boolean);
+  return { ...(rule ? { rule } : {}), ...(m ? { packets: Number(m[1]) } : {}) };
+}
+
+const NFT_CHAIN = ['nft', 'list', 'chain', 'inet', 'ober', 'input'];
+
+export const vrrpFirewallCheck: Check = {
+  id: 'vrrp-firewall',
+  title: 'VRRP (IP protocol 112) allowed from every peer',
+  async run({ node, layout, probes }) {
+    if (!node) return noNode();
+    if (!node.keepalived) return skip('BGP mode: no VRRP');
+    if (node.keepalived.unicast && node.peers.length === 0) return skip('a one-node cluster: no peer sends VRRP');
+    const fix = `nft -f ${layout.nftablesRules} (the rules first boot rendered); a firewall outside the node (Proxmox VM firewall, switch ACL) must pass IP protocol 112 between the nodes too`;
+    const chain = await probes.run(NFT_CHAIN);
+    if (chain.exitCode !== 0) return fail(`the node's firewall table is not loaded: ${chain.output.split('\n')[0] ?? ''}`, fix);
+    const { rule } = vrrpRuleCounter(chain.output);
+    if (!rule) return fail('no rule accepts IP protocol 112 (vrrp): adverts are dropped by the default-drop policy', fix);
+    if (!node.keepalived.unicast) return ok(rule);
+    const set = await probes.run(['nft', 'list', 'set', 'inet', 'ober', 'vrrp_peers']);
+    const have = new Set([...set.output.matchAll(/\d+\.\d+\.\d+\.\d+/g)].map((m) => m[0]));
+    const missing = node.peers.filter((p) => !have.has(p.address)).map((p) => `${p.name} ${p.address}`);
+    return missing.length ? fail(`adverts from ${missing.join(', ')} are dropped (not in set vrrp_peers)`, fix) : ok(`from ${node.peers.map((p) => p.address).join(', ')}`);
+  },
+};
+
+/** How long vrrp-traffic watches the counter: several advert intervals, at least a second. */
+export const vrrpWatchMs = (node: NodeConfig): number => Math.max(1000, 5 * (node.keepalived?.advertIntervalMs ?? 1000));
+
+export const vrrpTrafficCheck: Check = {
+  id: 'vrrp-traffic',
+  title: 'VRRP adverts arriving from peers',
+  async run({ node, probes }) {
+    if (!node) return noNode();
+    if (!node.keepalived) return skip('BGP mode: no VRRP');
+    if (node.peers.length === 0) return skip('a one-node cluster: no peer sends VRRP');
+    const before = vrrpRuleCounter((await probes.run(NFT_CHAIN)).output).packets;
+    if (before === undefined) return skip('no VRRP counting rule loaded (see vrrp-firewall; rules of an older release)');
+    const watch = vrrpWatchMs(node);
+    await probes.sleep(watch);
+    const after = vrrpRuleCounter((await probes.run(NFT_CHAIN)).output).packets ?? before;
+    if (after > before) return ok(`${after - before} advert(s) in ${(watch / 1000).toFixed(1)} s`);
+    return fail(
+      `no VRRP advert from a peer in ${(watch / 1000).toFixed(1)} s: this node then claims every VIP whose master it cannot hear (split brain)`,
+      `check that keepalived runs on the other nodes (ober status there), that IP protocol 112 passes between the nodes (Proxmox VM firewall, switch), and that the peers' addresses are their nodes[].address`,
+    );
+  },
+};
+
+export const vrrpPrioritiesCheck: Check = {
+  id: 'vrrp-priorities',
+  title: 'VRRP priorities distinct, also with a failed health check',
+  async run({ node, layout, probes }) {
+    if (!node) return noNode();
+    if (!node.keepalived) return skip('BGP mode: no VRRP');
+    const conf = (await probes.readText(layout.keepalivedConf)) ?? '';
+    const problems: string[] = [];
+    for (const v of node.vips) {
+      if (!v.vrrp) continue;
+      // Every node's priority for this VIP, healthy and with the track file's weight applied.
+      const prios = v.vrrp.ranking.flatMap((n, rank) => [
+        { who: n, p: priorityOf(rank) },
+        { who: `${n} (unhealthy)`, p: priorityOf(rank) + TRACK_WEIGHT },
+      ]);
+      for (let i = 0; i < prios.length; i++) {
+        const a = prios[i];
+        if (!a) continue;
+        if (a.p < 1 || a.p > 254) problems.push(`${v.name}: ${a.who} would have priority ${a.p}, outside 1-254`);
+        for (const b of prios.slice(i + 1)) if (b.p === a.p && a.who.split(' ')[0] !== b.who.split(' ')[0]) problems.push(`${v.name}: ${a.who} and ${b.who} both ${a.p}`);
+      }
+      const block = conf.slice(conf.indexOf(`vrrp_instance ${vrrpInstanceName(v.name)} {`));
+      const running = /^\s*priority (\d+)$/m.exec(block)?.[1];
+      if (running !== undefined && Number(running) !== v.vrrp.priority) problems.push(`${v.name}: keepalived.conf has priority ${running}, the derivation ${v.vrrp.priority}`);
+    }
+    return problems.length
+      ? fail(problems.join('; '), 'equal priorities leave the election to the higher IP address; fewer nodes per cluster, or re-run first boot so keepalived.conf matches node.json')
+      : ok(`${node.vips.length} VIP(s): owner ${priorityOf(0)}, backups ${priorityOf(1)} down, ${TRACK_WEIGHT} when unhealthy`);
+  },
+};
+
+/** The track file is rewritten every second by ober-track: older than this, the feed has stopped. */
+export const TRACK_FILE_MAX_AGE_MS = 5000;
+
+export const healthResultCheck: Check = {
+  id: 'health-result',
+  title: 'health feed result (what keepalived or ExaBGP act on)',
+  async run({ node, layout, probes }) {
+    if (!node) return noNode();
+    if (node.bgp) {
+      const down: string[] = [];
+      for (const v of node.vips) {
+        const r = await probes.run(['curl', '-s', '-o', '/dev/null', '-m', '2', '-w', '%{http_code}', `http://127.0.0.1:${STATS_PORT}${vipHealthPath(v.name)}`]);
+        if (r.output !== '200') down.push(`${v.name} (${r.output || `exit ${r.exitCode}`})`);
+      }
+      return down.length
+        ? fail(`withdrawn: ${down.join(', ')}`, 'the VIPs of a backend with no server up are withdrawn: ober status lists the backends; check the RGWs and the path to them')
+        : ok(`${node.vips.length} VIP(s) healthy: announced`);
+    }
+    const text = await probes.readText(layout.trackFile);
+    if (text === undefined) return fail(`${layout.trackFile} is missing: keepalived counts the node as unhealthy`, 'systemctl status ober-track (the health feed writes it)');
+    const age = probes.now() - ((await probes.mtimeMs(layout.trackFile)) ?? 0);
+    if (age > TRACK_FILE_MAX_AGE_MS) return fail(`${layout.trackFile} not rewritten for ${Math.round(age / 1000)} s: the health feed has stopped`, 'systemctl restart ober-track; journalctl -u ober-track');
+    if (text.trim() !== '0') return fail(`${layout.trackFile} = ${text.trim()}: unhealthy, priority lowered by ${-TRACK_WEIGHT}, VIPs handed over`, 'HAProxy has no backend server up, or the node is in maintenance (ober stop): ober status says which');
+    return ok(`${layout.trackFile} = 0 (healthy), rewritten ${(age / 1000).toFixed(1)} s ago`);
+  },
+};
+
 const configCheck = (id: string, title: string, applies: (n: NodeConfig) => boolean, argv: (l: Layout) => string[], envFile?: (l: Layout) => string): Check => ({
   id,
   title,
@@ -212,7 +345,21 @@ export const exabgpConfigCheck = configCheck('exabgp-config', 'exabgp.conf valid
 export const birdConfigCheck = configCheck('bird-config', 'BFD responder config valid', (n) => !!n.bgp?.bfd.enabled, (l) => ['bird', '-p', '-c', l.birdConf]);
 export const keepalivedConfigCheck = configCheck('keepalived-config', 'keepalived.conf valid', (n) => n.mode === 'keepalived', (l) => ['keepalived', '--config-test', '--use-file', l.keepalivedConf]);
 
-export const DOCTOR_CHECKS: readonly Check[] = [metadataCheck, sysctlCheck, watchdogCheck, vipHolderCheck, peersCheck, certificatesCheck, backendsCheck, clockCheck];
+export const DOCTOR_CHECKS: readonly Check[] = [
+  metadataCheck,
+  sysctlCheck,
+  watchdogCheck,
+  vipHolderCheck,
+  peersCheck,
+  interfaceCheck,
+  vrrpFirewallCheck,
+  vrrpTrafficCheck,
+  vrrpPrioritiesCheck,
+  healthResultCheck,
+  certificatesCheck,
+  backendsCheck,
+  clockCheck,
+];
 /** `ober test`: configuration and neighbours only; nothing is started. */
 export const TEST_CHECKS: readonly Check[] = [metadataCheck, haproxyConfigCheck, exabgpConfigCheck, birdConfigCheck, keepalivedConfigCheck, peersCheck];
 

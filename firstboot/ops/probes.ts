@@ -1,5 +1,5 @@
 // The node's observable state, behind one interface so every check can be fed fakes in tests.
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir, readFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { OberError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
@@ -18,6 +18,9 @@ export interface Probes {
   /** TCP connect; undefined when it connected, else why not. */
   tcp(host: string, port: number, timeoutMs: number): Promise<string | undefined>;
   now(): number;
+  /** Last modification, ms since the epoch; undefined when absent. */
+  mtimeMs(file: string): Promise<number | undefined>;
+  sleep(ms: number): Promise<void>;
 }
 
 export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<string | undefined> {
@@ -51,4 +54,9 @@ export const systemProbes: Probes = {
   },
   tcp: tcpConnect,
   now: () => Date.now(),
+  mtimeMs: (f) => stat(f).then(
+    (s) => s.mtimeMs,
+    () => undefined,
+  ),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };

@@ -14,6 +14,12 @@ const networkTemplate = compile<{ header: string; addresses: string[] }>(TEMPLAT
 const nmTemplate = compile<{ header: string; addresses: { index: number; address: string }[] }>(TEMPLATES.loVipNm);
 const journaldTemplate = compile<{ header: string; retentionDays: number; maxDiskMB: number }>(TEMPLATES.journaldConf);
 const nftTemplate = compile<NftView>(TEMPLATES.nftables);
+/**
+ * VRRP between two nodes that each master some VIP flows both ways, so conntrack calls it
+ * established and the accept rule never sees it: the counter `ober doctor` reads (vrrp-traffic)
+ * sits before the conntrack rule, counts and decides nothing.
+ */
+const VRRP_COUNTER_WHY = 'count VRRP adverts for ober doctor (no verdict: the rules below decide)';
 const modeTemplate = compile<{ header: string; mode: string; upholds: string; upholdsText: string; drainTimeoutSec: number; stopTimeoutSec: number }>(
   TEMPLATES.modeConf,
 );
@@ -25,6 +31,8 @@ interface NftView {
   header: string;
   sets: { name: string; interval: boolean; elements: string }[];
   rules: { why: string; rule: string }[];
+  /** Rules without a verdict, before conntrack's accept of established flows (which would hide these packets). */
+  counters: { why: string; rule: string }[];
 }
 
 const WHY = new Map(DEFAULT_SYSCTL.map(([k, , why]) => [k, why]));
@@ -92,6 +100,7 @@ const VRRP_MULTICAST = '224.0.0.18';
 export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFile {
   const sets: NftView['sets'] = [];
   const rules: NftView['rules'] = [];
+  const counters: NftView['counters'] = [];
   /** Name of a set holding `list`, or undefined when the list allows any source. */
   const setFor = (name: string, list: SourceList | string[], whitelist: boolean): string | undefined => {
     const entries = Array.isArray(list) ? list : list.any ? undefined : list.entries;
@@ -123,9 +132,11 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
     if (node.peers.length) {
       const peers = setFor('vrrp_peers', node.peers.map((p) => p.address), false);
       rules.push({ why: 'VRRP adverts from the other nodes (unicast)', rule: `${from(peers)}ip protocol vrrp accept` });
+      counters.push({ why: VRRP_COUNTER_WHY, rule: `${from(peers)}ip protocol vrrp counter` });
     }
   } else if (node.keepalived) {
     rules.push({ why: 'VRRP adverts (multicast)', rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp accept` });
+    counters.push({ why: VRRP_COUNTER_WHY, rule: `ip daddr ${VRRP_MULTICAST} ip protocol vrrp counter` });
   }
-  return { path: ctx.layout.nftablesRules, mode: 0o644, content: nftTemplate({ header: ctx.header, sets, rules }) };
+  return { path: ctx.layout.nftablesRules, mode: 0o644, content: nftTemplate({ header: ctx.header, sets, rules, counters }) };
 }

@@ -44,6 +44,14 @@ const dropVrrp = (n: LabNode, from: string) =>
   suite.lab.exec(n.ns, ['nft', '-f', '-'], { input: `table inet fleettest {\n  chain in {\n    type filter hook input priority -10; policy accept;\n    ip saddr ${from} ip protocol vrrp drop\n  }\n}\n` });
 const allowVrrp = (n: LabNode) => suite.lab.exec(n.ns, ['nft', 'delete', 'table', 'inet', 'fleettest']);
 
+/** `ober doctor --json` inside a node: check id → status (the VM-only checks, watchdog and clock, fail in a namespace). */
+async function doctor(n: LabNode): Promise<Record<string, string>> {
+  const r = await suite.lab.exec(n.ns, [n.layout.oberBin, '--json', 'doctor'], { allowFailure: true });
+  const doc = JSON.parse(r.stdout) as { checks: { id: string; status: string }[] };
+  return Object.fromEntries(doc.checks.map((c) => [c.id, c.status]));
+}
+const VRRP_CHECKS = ['interface', 'vrrp-firewall', 'vrrp-traffic', 'vrrp-priorities', 'health-result'];
+
 // ---- the dashboard and the browser, in the client namespace (the dashboard's loopback is there)
 const DASHBOARD = 'http://127.0.0.1:8405/';
 const ARTIFACTS = path.join(REPO, 'test', 'artifacts');
@@ -102,6 +110,9 @@ describe('ober fleet status on a keepalived lab', () => {
     // The first boot of every node is in the event timeline, and each VIP's VRRP transitions.
     expect(new Set(view.events.filter((e) => e.kind === 'firstboot').map((e) => e.node))).toEqual(new Set(suite.drill.t.nodes.map((n) => n.name)));
     expect(view.events.some((e) => e.kind === 'vrrp' && e.state === 'MASTER')).toBe(true);
+    // ober doctor on a node: the VRRP troubleshooting checks pass on a healthy node.
+    const first = suite.drill.t.nodes[0];
+    if (first) expect(Object.fromEntries(Object.entries(await doctor(first)).filter(([k]) => VRRP_CHECKS.includes(k)))).toEqual(Object.fromEntries(VRRP_CHECKS.map((k) => [k, 'ok'])));
   });
 
   it('ober dashboard in headless Chromium: every node shown, nothing red, no external asset', async () => {
@@ -180,6 +191,9 @@ describe('ober fleet status on a keepalived lab', () => {
     // Once VRRP moved them, every VIP is on exactly one of the remaining nodes.
     const moved = await fleetUntil('VIPs moved', (v) => v.vips.every((x) => x.holders.length === 1 && !x.holders.includes(gone.name)), FLAG_WITHIN_MS);
     expect(moved.view.flags.map((f) => f.kind)).toEqual(['unreachable']);
+    // On the node itself, ober doctor says why: no carrier, and no VRRP advert arrives.
+    const d = await doctor(gone);
+    expect([d.interface, d['vrrp-traffic']]).toEqual(['fail', 'fail']);
     if (page) {
       await page.waitForSelector(`#nodes tr[data-node="${gone.name}"].unreachable`, { timeout: FLAG_WITHIN_MS });
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-unreachable.png'), fullPage: true });

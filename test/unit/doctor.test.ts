@@ -7,6 +7,12 @@ import {
   backendsCheck,
   certificatesCheck,
   clockCheck,
+  healthResultCheck,
+  interfaceCheck,
+  vrrpFirewallCheck,
+  vrrpPrioritiesCheck,
+  vrrpRuleCounter,
+  vrrpTrafficCheck,
   metadataCheck,
   parseSysctlFile,
   peersCheck,
@@ -33,9 +39,11 @@ function fake(p: Partial<Probes> & { files?: Record<string, string>; commands?: 
       Object.keys(p.files ?? {})
         .filter((f) => f.startsWith(`${d}/`))
         .map((f) => f.slice(d.length + 1)),
-    run: async (argv) => p.commands?.[argv.join(' ')] ?? { exitCode: 127, output: `${argv[0]}: not found` },
+    run: p.run ?? (async (argv) => p.commands?.[argv.join(' ')] ?? { exitCode: 127, output: `${argv[0]}: not found` }),
     tcp: p.tcp ?? (async () => undefined),
     now: p.now ?? (() => Date.parse('2026-11-21T00:00:00Z')),
+    mtimeMs: p.mtimeMs ?? (async (f) => (p.files?.[f] !== undefined ? Date.parse('2026-11-21T00:00:00Z') - 500 : undefined)),
+    sleep: p.sleep ?? (async () => undefined),
   };
 }
 
@@ -55,6 +63,70 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const c of cleanups) await c();
+});
+
+describe('doctor: the keepalived troubleshooting checks on fake probes', () => {
+  const up = (addr: string) => ({
+    'ip -o link show dev eth0': { exitCode: 0, output: '2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 state UP' },
+    'ip -o -4 addr show dev eth0': { exitCode: 0, output: `2: eth0    inet ${addr}/24 brd 10.20.0.255 scope global eth0` },
+  });
+  const chain = (packets: number | undefined, peers = true) => ({
+    exitCode: 0,
+    output: `table inet ober {\n\tchain input {\n${packets === undefined ? '' : `\t\t${peers ? 'ip saddr @vrrp_peers ' : ''}ip protocol vrrp counter packets ${packets} bytes ${packets * 40}\n`}\t\tct state established,related accept\n\t\ttcp dport 22 accept\n${packets === undefined ? '' : `\t\t${peers ? 'ip saddr @vrrp_peers ' : ''}ip protocol vrrp accept\n`}\t}\n}`,
+  });
+  const peerSet = (ips: string[]) => ({ 'nft list set inet ober vrrp_peers': { exitCode: 0, output: `set vrrp_peers {\n type ipv4_addr\n elements = { ${ips.join(', ')} }\n}` } });
+
+  it('interface: up with the node address; no carrier and a wrong address fail with a fix', async () => {
+    const own = ka.node.node.address;
+    expect(await interfaceCheck.run(ctx(fake({ commands: up(own) }), ka.node))).toMatchObject({ status: 'ok' });
+    const other = await interfaceCheck.run(ctx(fake({ commands: up('10.20.0.99') }), ka.node));
+    expect(other).toMatchObject({ status: 'fail', fix: expect.stringMatching(/ipconfig0/) });
+    const down = { 'ip -o link show dev eth0': { exitCode: 0, output: '2: eth0: <BROADCAST,MULTICAST> mtu 1500 state DOWN' } };
+    expect(await interfaceCheck.run(ctx(fake({ commands: down }), ka.node))).toMatchObject({ status: 'fail', detail: 'eth0 has no carrier' });
+  });
+
+  it('vrrp-firewall: the accept rule and every peer in vrrp_peers; skipped in BGP mode', async () => {
+    const peers = ka.node.peers.map((p) => p.address);
+    expect(vrrpRuleCounter(chain(7).output)).toEqual({ rule: 'ip saddr @vrrp_peers ip protocol vrrp accept', packets: 7 });
+    expect(await vrrpFirewallCheck.run(ctx(fake({ commands: { 'nft list chain inet ober input': chain(7), ...peerSet(peers) } }), ka.node))).toMatchObject({ status: 'ok' });
+    const missing = await vrrpFirewallCheck.run(ctx(fake({ commands: { 'nft list chain inet ober input': chain(7), ...peerSet(peers.slice(1)) } }), ka.node));
+    expect(missing).toMatchObject({ status: 'fail', detail: expect.stringContaining(peers[0] ?? '?'), fix: expect.stringMatching(/protocol 112/) });
+    expect(await vrrpFirewallCheck.run(ctx(fake({ commands: { 'nft list chain inet ober input': chain(undefined) } }), ka.node))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/default-drop/) });
+    expect(await vrrpFirewallCheck.run(ctx(fake({}), bgp.node))).toMatchObject({ status: 'skip' });
+  });
+
+  it('vrrp-traffic: the rule counter must grow while it watches', async () => {
+    let n = 0;
+    const counting = (step: number) => fake({ run: async (argv) => (argv.join(' ') === 'nft list chain inet ober input' ? chain((n += step)) : { exitCode: 1, output: '' }) });
+    expect(await vrrpTrafficCheck.run(ctx(counting(5), ka.node))).toMatchObject({ status: 'ok', detail: expect.stringMatching(/^5 advert/) });
+    const silent = await vrrpTrafficCheck.run(ctx(counting(0), ka.node));
+    expect(silent).toMatchObject({ status: 'fail', detail: expect.stringMatching(/split brain/) });
+    expect(silent.fix).toMatch(/protocol 112/);
+  });
+
+  it('vrrp-priorities: distinct healthy and unhealthy priorities; keepalived.conf must agree with node.json', async () => {
+    const conf = await readFile(ka.layout.keepalivedConf, 'utf8');
+    expect(await vrrpPrioritiesCheck.run(ctx(fake({ files: { [layout.keepalivedConf]: conf } }), ka.node))).toMatchObject({ status: 'ok' });
+    const v = ka.node.vips[0];
+    const drifted = conf.replace(new RegExp(`(vrrp_instance vip_${v?.name} \\{[\\s\\S]*?priority )\\d+`), '$1150');
+    expect(drifted).not.toBe(conf);
+    expect(await vrrpPrioritiesCheck.run(ctx(fake({ files: { [layout.keepalivedConf]: drifted } }), ka.node))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/priority 150/) });
+    // 45 nodes: the 42nd backup's 90 − 40 = 50 meets the failed owner's 100 − 50.
+    const many = { ...ka.node, vips: ka.node.vips.map((x) => ({ ...x, vrrp: x.vrrp && { ...x.vrrp, ranking: Array.from({ length: 45 }, (_, i) => `n${i}`) } })) };
+    expect(await vrrpPrioritiesCheck.run(ctx(fake({}), many))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/n0 \(unhealthy\) and n41 both 50/) });
+  });
+
+  it('health-result: the track file says 0 and is fresh (keepalived); every /health/<vip> is 200 (BGP)', async () => {
+    const now = () => Date.parse('2026-11-21T00:00:00Z');
+    const track = (v: string, ageMs = 500) => fake({ files: { [layout.trackFile]: v }, now, mtimeMs: async () => now() - ageMs });
+    expect(await healthResultCheck.run(ctx(track('0\n'), ka.node))).toMatchObject({ status: 'ok' });
+    expect(await healthResultCheck.run(ctx(track('1\n'), ka.node))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/unhealthy/) });
+    expect(await healthResultCheck.run(ctx(track('0\n', 60_000), ka.node))).toMatchObject({ status: 'fail', fix: expect.stringMatching(/ober-track/) });
+    expect(await healthResultCheck.run(ctx(fake({}), ka.node))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/missing/) });
+    const curl = (code: string) => fake({ run: async () => ({ exitCode: 0, output: code }) });
+    expect(await healthResultCheck.run(ctx(curl('200'), bgp.node))).toMatchObject({ status: 'ok' });
+    expect(await healthResultCheck.run(ctx(curl('503'), bgp.node))).toMatchObject({ status: 'fail', detail: expect.stringMatching(/^withdrawn: s3-a \(503\)/) });
+  });
 });
 
 describe('doctor checks on fake probes', () => {
