@@ -157,12 +157,13 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     expect(verify.verified).toBeGreaterThan(50);
     expect({ lost: verify.lost, corrupt: verify.corrupt }).toEqual({ lost: [], corrupt: [] });
     expect([...withRetries.records, ...withoutRetries.records].filter((r) => r.err === 'corrupt')).toEqual([]);
-    // Without retries, only requests in flight at a fault, a move, a repair or the RGW crash
-    // failed; with the SDK's standard retries (3 attempts within ~1 s) the same holds, and how
-    // many still failed is reported (s3-drill.json), not asserted: it depends on how long a
-    // move takes against the SDK's backoff.
+    // Without retries (a new connection per request), only requests in flight at a fault, a move,
+    // a repair or the RGW crash failed. With the SDK's standard retries (3 attempts within ~1 s,
+    // pooled keep-alive connections) how many still failed, and when, is reported (s3-drill.json,
+    // failedDuring), not asserted: it depends on a move's length against the SDK's backoff, and a
+    // pooled connection that a VIP move broke fails at its next use, which can be after the move
+    // (keepalived: the new holder answers the old connection's packets with a reset; seen once).
     expect(unexplained).toEqual([]);
-    expect(withRetries.failed().filter((r) => !inFlight(r))).toEqual([]);
     // The workloads kept running through the drill.
     expect(withRetries.records.filter((r) => r.ok).length).toBeGreaterThan(100);
     expect(withoutRetries.records.filter((r) => r.ok).length).toBeGreaterThan(50);
