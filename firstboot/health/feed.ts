@@ -7,9 +7,8 @@
 // finished), and every probe has a hard deadline of timeoutMs on a fresh connection. So a stalled
 // HAProxy (SIGSTOP: the kernel still accepts the TCP connection, nobody answers) produces a failure
 // every interval, not one per timeout: detection ≈ phase + (fall-1)·interval + timeout.
-// node:http, not fetch/undici: the node program runs on Debian 12's Node 18 and must stay light.
 import { existsSync } from 'node:fs';
-import http from 'node:http';
+import { httpGet } from '../lib/http.js';
 
 export interface HealthSettings {
   intervalMs: number;
@@ -59,27 +58,16 @@ export class Hysteresis {
 export type ProbeResult = { ok: true; status: number } | { ok: false; reason: string };
 
 /**
- * One GET on a new connection (agent: false) with a hard deadline. 200 is healthy; any other
- * status, a refused connection (HAProxy restarting) or the deadline (HAProxy stalled) is not.
+ * One GET on a new connection with a hard deadline (lib/http). 200 is healthy; any other status, a
+ * refused connection (HAProxy restarting) or the deadline (HAProxy stalled) is not.
  */
-export function probe(port: number, path: string, timeoutMs: number, host = '127.0.0.1'): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (r: ProbeResult) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve(r);
-    };
-    const req = http.get({ host, port, path, agent: false, headers: { connection: 'close' } }, (res) => {
-      res.resume();
-      const status = res.statusCode ?? 0;
-      finish(status === 200 ? { ok: true, status } : { ok: false, reason: `HTTP ${status}` });
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code ?? e.message }));
-    const timer = setTimeout(() => finish({ ok: false, reason: `no answer within ${timeoutMs} ms` }), timeoutMs);
-  });
+export async function probe(port: number, path: string, timeoutMs: number, host = '127.0.0.1'): Promise<ProbeResult> {
+  try {
+    const { status } = await httpGet(`http://${host}:${port}${path}`, timeoutMs);
+    return status === 200 ? { ok: true, status } : { ok: false, reason: `HTTP ${status}` };
+  } catch (e) {
+    return { ok: false, reason: (e as NodeJS.ErrnoException).code ?? (e as Error).message };
+  }
 }
 
 export interface FeedOptions {

@@ -1,5 +1,7 @@
-// A tiny HTTP GET for local probes (HAProxy's :8404), on node:http so it runs on Node 18 and never
-// reuses a connection: a stalled HAProxy must time out, not hide behind a kept-alive socket.
+// The node program's one HTTP GET, for local probes (HAProxy's :8404, a node's status API): on
+// node:http, so it runs on the image's Node without undici, on a new connection every time (a
+// stalled HAProxy must time out, not hide behind a kept-alive socket), with a hard deadline over
+// the whole exchange (a socket idle timeout would let a trickling answer run on).
 import http from 'node:http';
 
 export interface HttpResult {
@@ -8,18 +10,27 @@ export interface HttpResult {
   headers: http.IncomingHttpHeaders;
 }
 
+/** Bodies are cut here: probes read small documents (health, stats CSV, status JSON). */
+const MAX_BODY_CHARS = 1_000_000;
+
 export function httpGet(url: string, timeoutMs: number): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = http.get(url, { agent: false, headers: { connection: 'close' } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
-        if (body.length < 1_000_000) body += c;
+        if (body.length < MAX_BODY_CHARS) body += c;
       });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('end', () => {
+        clearTimeout(timer);
+        resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
+      });
       res.on('error', reject);
     });
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
+    const timer = setTimeout(() => req.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
   });
 }
