@@ -17,7 +17,7 @@ import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeRendered } from '../../firstboot/commands/contract.js';
+import { writeRenderedFiles } from '../../firstboot/render/files.js';
 import { readNodeConfig } from '../../firstboot/health/node-config.js';
 import { ToolMissingError } from '../../firstboot/lib/errors.js';
 import { requireTools, run, type ToolRequirement } from '../../firstboot/lib/exec.js';
@@ -182,7 +182,7 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     const root = path.join(lab.dir, 'nodes', n.name);
     const layout = nodeLayout(root);
     // The image: its static files and the node program.
-    await writeRendered('/', renderImageFiles({ layout }));
+    await writeRenderedFiles('/', renderImageFiles({ layout }));
     await mkdir(layout.programDir, { recursive: true });
     await copyFile(program, path.join(layout.programDir, 'ober-node.mjs'));
     await mkdir(path.dirname(layout.oberBin), { recursive: true });

@@ -1,7 +1,6 @@
 // `ober validate` and `ober render`: the node contract, available in both programs. The admin
 // tool runs them on a cluster file before anything is deployed; a node runs the same code at boot.
 import type { Command } from 'commander';
-import { mkdir, writeFile, chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
 import type { Output } from '../lib/output.js';
@@ -12,7 +11,8 @@ import { namesToResolve, resolveClusterInputs, resolveNames } from '../model/inp
 import { loadClusterText, MAX_DOCUMENT_BYTES, validateCluster } from '../model/load.js';
 import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import type { Cluster } from '../model/schema.js';
-import { renderNode, type RenderedFile } from '../render/index.js';
+import { renderNode } from '../render/index.js';
+import { writeRenderedFiles } from '../render/files.js';
 import { choiceFlag, targetFlag } from '../lib/flags.js';
 
 export interface LoadedCluster {
@@ -61,15 +61,6 @@ function reportWarnings(out: Output, warnings: ConfigIssue[]): void {
   for (const w of warnings) out.warn(`${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
 }
 
-export async function writeRendered(outDir: string, files: readonly RenderedFile[]): Promise<void> {
-  for (const f of files) {
-    const dest = path.join(outDir, f.path);
-    await mkdir(path.dirname(dest), { recursive: true });
-    await writeFile(dest, f.content, { mode: f.mode });
-    await chmod(dest, f.mode);
-  }
-}
-
 const registerValidate: Register = (program, ctx) => {
   program
     .command('validate')
@@ -110,7 +101,7 @@ const registerRender: Register = (program, ctx) => {
       for (const n of await deriveAll(resolved, opts.node)) {
         const files = renderNode(n, { target });
         const dir = opts.out ? (opts.node ? opts.out : path.join(opts.out, n.node.name)) : undefined;
-        if (dir) await writeRendered(dir, files);
+        if (dir) await writeRenderedFiles(dir, files);
         result.push({
           node: n.node.name,
           ...(dir ? { dir } : {}),
@@ -144,8 +135,7 @@ const registerVendorData: Register = (program, ctx) => {
       renderNode(node);
       const text = vendorDataSnippet(nodeData(resolved, opts.node), format);
       if (opts.out) {
-        await writeFile(opts.out, text, { mode: 0o600 });
-        await chmod(opts.out, 0o600);
+        await writeRenderedFiles('/', [{ path: path.resolve(opts.out), mode: 0o600, content: text }]);
         out.ok(`${opts.node}: vendor-data → ${opts.out}`);
       }
       // --json: the snippet as a string inside the one document (it is YAML or JSON text to store as is).

@@ -2,7 +2,7 @@
 // daemons can check them with every referenced path present.
 import { chmod, copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeRendered } from '../../firstboot/commands/contract.js';
+import { writeRenderedFiles } from '../../firstboot/render/files.js';
 import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
 import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
@@ -22,7 +22,7 @@ export async function materialize(cluster: Cluster, nodeName: string, root: stri
   const nodeFiles = renderNode(node, { layout });
   const imageFiles = renderImageFiles({ layout });
   // Paths already carry the root; write them as they are.
-  await writeRendered('/', [...nodeFiles, ...imageFiles]);
+  await writeRenderedFiles('/', [...nodeFiles, ...imageFiles]);
   // The node program and its wrapper, as the image installs them.
   await mkdir(layout.programDir, { recursive: true });
   await copyFile(path.join(REPO, 'dist', 'ober-node.mjs'), path.join(layout.programDir, 'ober-node.mjs'));

@@ -4,7 +4,7 @@
 // Output: <out>/root, <out>/var, <out>/esp (trees), <out>/bios/{boot,core}.img, <out>/*.digest.
 import { chmod, copyFile, lstat, mkdir, readdir, readFile, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { RenderedFile } from '../../../firstboot/render/files.js';
+import { writeRenderedFiles, type RenderedFile } from '../../../firstboot/render/files.js';
 import { run } from '../../../firstboot/lib/exec.js';
 import { ConfigError, InternalError } from '../../../firstboot/lib/errors.js';
 import { NODE_PROGRAM_PATH, NODE_WRAPPER, unitsToEnable } from '../appliance-files.js';
@@ -100,16 +100,6 @@ async function copyOverlay(from: string, root: string): Promise<void> {
       await copyFile(src, dst);
       await chmod(dst, st.mode & 0o111 ? 0o755 : 0o644);
     }
-  }
-}
-
-async function writeRenderedFiles(root: string, files: readonly RenderedFile[]): Promise<void> {
-  for (const f of files) {
-    const dst = path.join(root, f.path);
-    await mkdir(path.dirname(dst), { recursive: true });
-    await rm(dst, { force: true });
-    await writeFile(dst, f.content, { mode: f.mode });
-    await chmod(dst, f.mode);
   }
 }
 
