@@ -15,6 +15,7 @@ APT_PACKAGES=(
   # test:s3 and bench:s3: a real Ceph (mon, OSD, RGW) behind the lab, real S3 clients in front
   ceph-mon ceph-osd radosgw ceph-common awscli s3cmd rclone wrk
   chromium           # the lab's dashboard test: headless Chromium driven by playwright-core
+  tmux               # the ober config wizard's test: a real terminal (send-keys, capture-pane)
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -9,7 +9,8 @@ import { registerDeploy } from './deploy.js';
 import { registerDestroy } from './destroy.js';
 import { registerFleet } from './fleet.js';
 import { registerDashboard } from './dashboard.js';
+import { registerConfig } from './config.js';
 import { registerRollout, registerUpgrade } from './rollout.js';
 
 /** Commands of the admin tool. */
-export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerDestroy, registerRollout, registerUpgrade, registerRelease, registerFleet, registerDashboard];
+export const adminCommands: Register[] = [...contractCommands, registerBuildImage, registerImage, registerDrill, registerTemplate, registerDeploy, registerDestroy, registerRollout, registerUpgrade, registerRelease, registerFleet, registerDashboard, registerConfig];
