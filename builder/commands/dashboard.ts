@@ -1,6 +1,6 @@
 // `ober dashboard --cluster F [--listen ADDR]`: the fleet view as a live local web page.
 import type { Command } from 'commander';
-import { readClusterFile } from '../../firstboot/commands/contract.js';
+import { readClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { intFlag } from '../../firstboot/lib/flags.js';
 import type { Register } from '../../firstboot/lib/program.js';

@@ -1,7 +1,7 @@
 // `ober deploy --cluster cluster.yaml`: one VM per node, cloned from an appliance template, given
 // its node data, started and waited for until healthy. Nodes already deployed are left alone.
 import type { Command } from 'commander';
-import { deriveAll, loadClusterFile } from '../../firstboot/commands/contract.js';
+import { deriveAll, loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import type { Output } from '../../firstboot/lib/output.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import type { Cluster } from '../../firstboot/model/schema.js';

@@ -1,6 +1,6 @@
 // `ober destroy --cluster F [--dry-run | --yes]`: remove the cluster's VMs, snippets and seed ISOs.
 import type { Command } from 'commander';
-import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { carrierVolid } from '../deploy/vm-ops.js';

@@ -3,7 +3,7 @@
 // client and a backend), inject each failure, and print the recovery table next to the seed's
 // figures. Needs root; touches nothing outside the namespaces it creates, and removes them.
 import type { Command } from 'commander';
-import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError, OberError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { formatTable, runDrill, SCENARIOS } from '../lab/drills.js';

@@ -1,7 +1,7 @@
 // `ober fleet status --cluster F [--json] [--watch]`: every node's status API in one table, and
 // the flags no single node can see (split brain, a VIP on nobody, version skew, unreachable).
 import type { Command } from 'commander';
-import { readClusterFile } from '../../firstboot/commands/contract.js';
+import { readClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { intFlag } from '../../firstboot/lib/flags.js';
 import type { Register } from '../../firstboot/lib/program.js';

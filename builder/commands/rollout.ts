@@ -1,7 +1,7 @@
 // `ober rollout --cluster F --to <version> [--resume|--revert]` and `ober upgrade --check`.
 import type { Command } from 'commander';
 import path from 'node:path';
-import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { findTemplate } from '../deploy/deploy.js';

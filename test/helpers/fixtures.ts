@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
