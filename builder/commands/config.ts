@@ -6,7 +6,7 @@ import { createTwoFilesPatch } from 'diff';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { loadClusterFile } from '../../firstboot/commands/contract.js';
+import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { writeFileAtomic } from '../../firstboot/ops/atomic.js';
