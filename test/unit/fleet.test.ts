@@ -1,12 +1,17 @@
 // The fleet view's judgement, on reports built here (the lab test shows it against real nodes):
 // each flag is raised by exactly the situation it names, and a healthy fleet raises none.
+import path from 'node:path';
 import pc from 'picocolors';
 import { describe, expect, it } from 'vitest';
 import { analyzeFleet } from '../../builder/fleet/analyze.js';
 import type { NodeReport } from '../../builder/fleet/collect.js';
 import { collectFleet } from '../../builder/fleet/collect.js';
+import { startDashboard } from '../../builder/fleet/dashboard.js';
 import { formatFleet } from '../../builder/fleet/format.js';
+import { httpGet } from '../../firstboot/lib/http.js';
+import { run } from '../../firstboot/lib/exec.js';
 import type { PublishedStatus } from '../../firstboot/ops/status-publish.js';
+import { EXAMPLES, REPO } from '../helpers/fixtures.js';
 
 const NOW = new Date('2026-12-02T12:00:10.000Z');
 const CLUSTER = { name: 'c', mode: 'keepalived', vips: [{ name: 'a', address: '10.0.0.100' }, { name: 'b', address: '10.0.0.101' }] };
@@ -85,5 +90,44 @@ describe('fleet analysis', () => {
     expect(Date.now() - started).toBeLessThan(1000);
     expect(r.map((x) => [x.name, x.reachable, x.events?.length, x.nodeNow])).toEqual([['n1', true, 1, 1796212810000], ['n2', false, undefined, undefined]]);
     expect(r[1]?.error).toMatch(/ETIMEDOUT/);
+  });
+});
+
+describe('fleet and dashboard flags (refused before any node is asked)', () => {
+  const ober = (...args: string[]) => run([process.execPath, path.join(REPO, 'dist', 'ober.mjs'), '--json', ...args], { allowFailure: true });
+  it('--watch with --json, a bad interval, a bad --listen: exit 1, one JSON error naming the flag', async () => {
+    for (const [args, flag] of [
+      [['fleet', 'status', '--cluster', EXAMPLES[1] ?? '', '--watch'], '--watch'],
+      [['fleet', 'status', '--cluster', EXAMPLES[1] ?? '', '--interval-ms', 'soon'], '--interval-ms'],
+      [['dashboard', '--cluster', EXAMPLES[1] ?? '', '--listen', 'localhost'], '--listen'],
+    ] as const) {
+      const r = await ober(...args);
+      expect(r.exitCode, args.join(' ')).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: false, error: { kind: 'ConfigError', issues: [{ path: flag }] } });
+    }
+  });
+});
+
+describe('ober dashboard server (loopback)', () => {
+  it('serves one self-contained page with a CSP, the latest view at /api/fleet, nothing else', async () => {
+    let calls = 0;
+    const view = analyzeFleet(CLUSTER, [report('n1', status('n1', ['a', 'b'])), report('n2', status('n2', []))], NOW);
+    const d = await startDashboard({ name: 'c', mode: 'keepalived', vips: CLUSTER.vips.map((v) => ({ ...v, backend: 'rgw' })), nodes: [] }, { listen: '127.0.0.1:0', intervalMs: 200, snapshot: async () => (calls++, view) });
+    try {
+      const page = await httpGet(d.url, 2000);
+      expect(page.status).toBe(200);
+      expect(page.headers['content-security-policy']).toMatch(/default-src 'none'/);
+      // No external asset: nothing in the page names another origin.
+      expect(page.body).not.toMatch(/(src|href)=["']?(https?:)?\/\//);
+      for (let i = 0; i < 50 && !d.latest(); i++) await new Promise((r) => setTimeout(r, 20));
+      const api = await httpGet(`${d.url}api/fleet`, 2000);
+      expect(JSON.parse(api.body)).toMatchObject({ cluster: 'c', nodes: [{ node: 'n1' }, { node: 'n2' }] });
+      expect((await httpGet(`${d.url}etc/passwd`, 2000)).status).toBe(404);
+      await new Promise((r) => setTimeout(r, 500));
+      // One poller, every interval, however many readers.
+      expect(calls).toBeGreaterThanOrEqual(2);
+    } finally {
+      await d.close();
+    }
   });
 });
