@@ -224,7 +224,37 @@ export async function runWizard(doc: Document, o: WizardOptions): Promise<void> 
       await field(['nodes', i, 'gateway'], `Node ${i + 1}: gateway (empty: none)`, { fallback: str(['nodes', 0, 'gateway']), convert: (s) => s, optional: true });
     }
   }
-  ask.note(doc.hasIn(['proxmox']) ? '— Proxmox: kept as it is —' : '— Proxmox: not configured (ober deploy needs it: see the examples\' commented proxmox section) —');
+
+  // --- Proxmox (where ober deploy puts the nodes)
+  if (!(await keep('proxmox', 'Proxmox (ober deploy)'))) {
+    if (!(await ask.confirm({ id: 'proxmox.add', message: 'Configure where ober deploy puts the nodes on Proxmox?', default: false }))) {
+      doc.deleteIn(['proxmox']);
+      return;
+    }
+    await field(['proxmox', 'bridge'], 'Bridge of the nodes\' network', { fallback: 'vmbr0', convert: (s) => s });
+    await field(['proxmox', 'storage'], 'Storage for the disks (empty: the template\'s)', { convert: (s) => s, optional: true });
+    await field(['proxmox', 'cores'], 'Cores per node', { fallback: '2' });
+    await field(['proxmox', 'memoryMB'], 'Memory per node, MB', { fallback: '2048' });
+    const fw = await ask.select({ id: 'proxmox.firmware', message: 'Firmware (must match the template)', choices: ['ovmf', 'seabios'] as const, default: (str(['proxmox', 'firmware']) ?? 'ovmf') as 'ovmf' | 'seabios' });
+    set(['proxmox', 'firmware'], fw);
+    await field(['proxmox', 'ciuser'], 'Cloud-init user (gets sudo)', { fallback: 'ober', convert: (s) => s });
+    const keyFile = await ask.input({
+      id: 'proxmox.sshKeyFile',
+      message: 'SSH public key file for that user (empty: keep the keys as they are)',
+      optional: true,
+      validate: (v) => (v.trim() === '' ? true : /\.pub$/.test(v.trim()) ? true : 'a public key file ends in .pub'),
+    });
+    if (keyFile.trim()) {
+      const text = await readFile(path.resolve(o.baseDir, keyFile.trim().replace(/^~(?=\/)/, os.homedir())), 'utf8').catch((e: Error) => e);
+      if (text instanceof Error) ask.warn(`${keyFile}: cannot read it (${text.message}); no key added`);
+      else {
+        const key = text.trim().split('\n')[0] ?? '';
+        const okKey = checkField(['proxmox', 'sshKeys', 0], key);
+        if (okKey !== true) ask.warn(`${keyFile}: ${okKey}; no key added`);
+        else set(['proxmox', 'sshKeys'], [...new Set([...(((get(['proxmox', 'sshKeys']) as string[] | undefined) ?? [])), key])]);
+      }
+    }
+  }
 }
 
 /** The file's text as a Document (an empty one for a new file). */

@@ -86,6 +86,15 @@ describe('ober config in a terminal (tmux)', () => {
     await answer(/Node 2: name/);
     await answer(/Node 2: address/, '10.20.0.12/24');
     await answer(/Node 2: gateway/);
+    await answer(/Configure where ober deploy puts the nodes/, 'y');
+    await answer(/Bridge of the nodes/);
+    await answer(/Storage for the disks/);
+    await answer(/Cores per node/, '4');
+    await answer(/Memory per node/);
+    await answer(/Firmware/);
+    await answer(/Cloud-init user/);
+    await answer(/SSH public key file/, 'examples/does-not-exist.pub');
+    await waitFor(/cannot read it/);
     const s = await waitFor(/EXIT=\d+/);
     expect(s).toMatch(/EXIT=0/);
     expect(s).toMatch(/ober validate accepts it/);
@@ -95,6 +104,7 @@ describe('ober config in a terminal (tmux)', () => {
     expect(text).toMatch(/^name: lab-vrrp$/m);
     expect(text).toMatch(/retentionDays: 7/);
     expect(text).not.toMatch(/frontendHttp/);
+    expect(text).toMatch(/proxmox:\n {2}bridge: vmbr0\n {2}cores: 4\n {2}memoryMB: 2048\n {2}firmware: ovmf\n {2}ciuser: ober\n/);
   }, 90_000);
 
   it('edits an example: kept sections and their comments stay, the changed one is written', async () => {
@@ -106,6 +116,7 @@ describe('ober config in a terminal (tmux)', () => {
     await answer(/At most how many MB/);
     await answer(/Whitelists[^\n]*: already configured; keep it/);
     await answer(/Nodes: already configured; keep it/);
+    await answer(/Proxmox[^\n]*: already configured; keep it/);
     expect(await waitFor(/EXIT=\d+/)).toMatch(/EXIT=0/);
     const after = await readFile(file, 'utf8');
     expect((await validate(file)).exitCode).toBe(0);
