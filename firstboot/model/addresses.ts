@@ -94,6 +94,15 @@ export function parseServerList(list: string | readonly string[], defaultPort: n
 }
 
 /** Does the address `ip` fall under the whitelist entry (an address or a network; names never match)? */
+/**
+ * The addresses among `ips` that no entry of a whitelist admits (a name entry admits no address
+ * here: names are resolved apart). The one membership test for backends vs whitelists.backendHttp,
+ * in the rules (literal addresses) and in derive (resolved names too).
+ */
+export function notAdmitted(ips: readonly string[], entries: readonly AddressEntry[]): string[] {
+  return ips.filter((ip) => !entries.some((e) => addressMatches(ip, e)));
+}
+
 export function addressMatches(ip: string, e: AddressEntry): boolean {
   if (e.kind === 'ip') return e.value === ip;
   if (e.kind === 'cidr') {

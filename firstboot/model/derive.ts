@@ -2,7 +2,7 @@
 // validated cluster. Pure: no file system, no DNS, no clock — host names in whitelists are
 // resolved beforehand (resolve.ts) and passed in.
 import { ConfigError, type ConfigIssue } from '../lib/errors.js';
-import { addressMatches, parseAddressList, parseServerList, type AddressEntry } from './addresses.js';
+import { notAdmitted, parseAddressList, parseServerList, type AddressEntry } from './addresses.js';
 import { DEFAULT_SYSCTL, vridOf } from './defaults.js';
 import { hostPart, parseCidr } from './net.js';
 import { assignVips, priorityOf, TRACK_WEIGHT } from './ownership.js';
@@ -137,13 +137,10 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
     const parsed = parseServerList(b.servers, b.tls.enabled ? 443 : 80);
     if (!parsed.ok) throw new ConfigError('cluster', parsed.errors.map((m) => ({ path: `backends.${b.name}.servers`, message: m })));
     if (backendNets?.ok) {
-      const nets = backendNets.value.filter((e) => e.kind !== 'name');
       for (const s of parsed.value) {
         const ips = s.hostKind === 'ip' ? [s.host] : (opts.names?.[s.host] ?? []);
-        for (const ip of ips) {
-          if (!nets.some((e) => addressMatches(ip, e))) {
-            issues.push({ path: `backends.${b.name}.servers`, message: `${s.host} (${ip}) is outside whitelists.backendHttp` });
-          }
+        for (const ip of notAdmitted(ips, backendNets.value)) {
+          issues.push({ path: `backends.${b.name}.servers`, message: `${s.host} (${ip}) is outside whitelists.backendHttp` });
         }
       }
     }

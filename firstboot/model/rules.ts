@@ -1,7 +1,7 @@
 // Rules that relate fields to each other, run after the schema accepted the shape. They collect
 // every problem (errors) and every doubtful choice (warnings), each with the path of the field.
 import type { ConfigIssue } from '../lib/errors.js';
-import { addressMatches, parseAddressList, parseServerList } from './addresses.js';
+import { notAdmitted, parseAddressList, parseServerList } from './addresses.js';
 import { checkAddresses } from './address-rules.js';
 import { inspectCaPem, inspectPem } from './pem.js';
 import { describeWeakening, weakens } from './hardening.js';
@@ -77,11 +77,10 @@ export function checkCluster(c: Cluster, origin: Origin, opts: RuleOptions = {})
     }
     if (servers.value.length > 256) err(`backends[${i}].servers`, `${servers.value.length} servers; at most 256 per group`);
     if (backendNets?.ok) {
-      for (const s of servers.value) {
-        if (s.hostKind !== 'ip') continue; // names are checked once resolved (derive)
-        if (!backendNets.value.some((e) => addressMatches(s.host, e))) {
-          err(`backends[${i}].servers`, `${s.host} is outside whitelists.backendHttp`, 'add its network to whitelists.backendHttp or fix the address');
-        }
+      // Names are checked once resolved (derive).
+      const literal = servers.value.filter((s) => s.hostKind === 'ip').map((s) => s.host);
+      for (const ip of notAdmitted(literal, backendNets.value)) {
+        err(`backends[${i}].servers`, `${ip} is outside whitelists.backendHttp`, 'add its network to whitelists.backendHttp or fix the address');
       }
     }
     if (b.tls.caCertificate && !c.certificates.some((x) => x.name === b.tls.caCertificate)) {
