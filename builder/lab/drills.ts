@@ -12,201 +12,13 @@
 // slow requests, and every request that starts after the router / VRRP moved the traffic must
 // succeed. Requests in flight on a moved path at that moment are reset by the network (an ECMP or
 // VIP change cannot carry a TCP connection over); they are counted and reported, not hidden.
-import { readFile, rm } from 'node:fs/promises';
-import { sleep, signal, type Lab } from './netns.js';
-import { buildLab, keepalivedPids, startExabgp, startHaproxy, startKeepalived, type BuildOptions, type LabNode, type LabTopology } from './topology.js';
+import { readFile } from 'node:fs/promises';
+import { sleep, type Lab } from './netns.js';
+import { buildLab, type BuildOptions, type LabNode, type LabTopology } from './topology.js';
 import { AddressWatch, Prober, RouteWatch, type ProbeOptions } from './watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
-
-export interface Scenario {
-  id: string;
-  mode: Cluster['mode'];
-  title: string;
-  /** The seed's figure for this failure, as text. */
-  seed: string;
-  /** The target for detection (router FIB drop / VIP takeover), ms. */
-  targetMs?: number;
-  /** A planned move (ober stop): a request that starts after the move and fails is a problem. */
-  planned?: boolean;
-  /** Long transfers: those in flight on a moved path cannot survive the move (their client's packets reach another node). */
-  longTransfers?: boolean;
-  /** The client's load for this scenario, on top of PROBE. */
-  probe?: Partial<ProbeOptions>;
-  /** Returns what went wrong in the injection itself (e.g. a failed `ober stop` step). */
-  inject(t: LabTopology, n: LabNode): Promise<void | InjectOutcome>;
-  repair(t: LabTopology, n: LabNode): Promise<void>;
-}
-
-export interface InjectOutcome {
-  problems: string[];
-  /**
-   * A planned stop: when HAProxy began to stop (lab clock). The traffic must have moved before it
-   * (withdraw or hand-over, then drain, then stop), however slowly a loaded host ran the steps.
-   */
-  httpStopAt?: number;
-}
-
-const FAULT_TABLE = 'oberlab_fault';
-
-const linkDown = async (t: LabTopology, n: LabNode) => {
-  await t.lab.exec(n.ns, ['ip', 'link', 'set', n.lanIf, 'down']);
-};
-const linkUp = async (t: LabTopology, n: LabNode) => {
-  await t.lab.exec(n.ns, ['ip', 'link', 'set', n.lanIf, 'up']);
-  // IPv4 flushed the routes via the downed link (lab note 7); networkd would re-add it on a node.
-  await t.lab.exec(n.ns, ['ip', 'route', 'replace', 'default', 'via', t.plan.router]);
-};
-const sig = (which: 'haproxy' | 'exabgp', s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode) => {
-  const p = n.procs[which];
-  if (!p?.alive()) throw new Error(`${n.name}: ${which} is not running`);
-  signal(p.pid, s);
-};
-const killKeepalived = (s: NodeJS.Signals) => async (_t: LabTopology, n: LabNode) => {
-  const pids = await keepalivedPids(n);
-  // SIGKILL: the whole service dies at once (OOM killer, watchdog); SIGTERM: the parent, as systemd stops it.
-  for (const pid of s === 'SIGKILL' ? pids.reverse() : pids.slice(0, 1)) signal(pid, s);
-  // As systemd: the stop is over once ExecStopPost ran (a SIGKILLed keepalived leaves its VIPs to it).
-  await n.keepalivedStopped;
-};
-
-/**
- * `ober stop`'s drain bound in the lab: the slow requests (200 ms) and downloads (1.5 s) finish well
- * within it; what is left after it are connections the network moved away (their client's packets
- * now reach another node), which the stop then closes.
- */
-const STOP_DRAIN_SEC = 5;
-
-/**
- * The operator's `ober stop` inside the node (no systemd: HAProxy is soft-stopped through its pid
- * file). Reaching the drain bound is not a problem by itself: a connection whose last packets the
- * network sent to another node (the client's FIN after its answer, or a long download's ACKs)
- * never ends on the stopping node, and the stop closes it at the bound. What counts is what the
- * client saw, and that the stop ended.
- */
-const gracefulStop = async (t: LabTopology, n: LabNode): Promise<InjectOutcome> => {
-  const t0 = Date.now();
-  const r = await t.lab.exec(n.ns, [n.layout.oberBin, '--json', 'stop', '--no-systemd', '--drain-timeout', String(STOP_DRAIN_SEC)], { allowFailure: true, timeoutMs: 120_000 });
-  const problems: string[] = [];
-  if (r.exitCode !== 0) problems.push(`ober stop exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
-  const tEnd = Date.now();
-  let httpStopAt: number | undefined;
-  try {
-    const { steps } = JSON.parse(r.stdout) as { steps: { name: string; ok: boolean; detail: string; elapsedMs: number }[] };
-    for (const st of steps.filter((x) => !x.ok && x.name !== 'drain')) problems.push(`ober stop step ${st.name}: ${st.detail}`);
-    // stop-http is the last step: it began its elapsed time before the command returned (at the latest).
-    const stopHttp = steps.find((x) => x.name === 'stop-http');
-    if (stopHttp) httpStopAt = tEnd - stopHttp.elapsedMs;
-    else problems.push('ober stop ran no stop-http step');
-  } catch {
-    problems.push(`ober stop printed no JSON result: ${r.stdout.slice(0, 200)}`);
-  }
-  // ober stop waited for the process to end; its exit event may still be on its way to this process.
-  if (n.procs.haproxy) await Promise.race([n.procs.haproxy.exited, sleep(2000)]);
-  if (n.procs.haproxy?.alive()) problems.push('HAProxy still runs after ober stop');
-  // The stop must end: moving the traffic takes a few seconds, then the drain bound, then the hard stop.
-  if (Date.now() - t0 > (STOP_DRAIN_SEC + 15) * 1000) problems.push(`ober stop took ${Date.now() - t0} ms with a ${STOP_DRAIN_SEC} s drain bound`);
-  return httpStopAt === undefined ? { problems } : { problems, httpStopAt };
-};
-
-/** What `ober start` does on a node: drop the maintenance flag, start ober-http (here: the lab's HAProxy). */
-const startAgain = async (t: LabTopology, n: LabNode) => {
-  await rm(n.layout.maintenanceFlag, { force: true });
-  startHaproxy(t, n);
-};
-
-/** Slow requests, so that some are in flight while `ober stop` moves the traffic and drains. */
-const STOP_LOAD: Partial<ProbeOptions> = { path: '/probe?delay=200', timeoutMs: 5000 };
-/** 1.5 s downloads (~2.4 MB each), a new one every 200 ms per VIP: long transfers across the move. */
-const DOWNLOAD_LOAD: Partial<ProbeOptions> = { path: '/probe?stream=1500', intervalMs: 200, timeoutMs: 10_000 };
-
-export const SCENARIOS: Scenario[] = [
-  {
-    id: 'bgp-haproxy-kill',
-    mode: 'bgp',
-    title: 'HAProxy SIGKILL',
-    seed: 'instant (<10 ms, BindsTo)',
-    inject: sig('haproxy', 'SIGKILL'),
-    repair: async (t, n) => void startHaproxy(t, n),
-  },
-  { id: 'bgp-haproxy-stop', mode: 'bgp', title: 'HAProxy SIGSTOP (stall)', seed: '~1-2 s', targetMs: 600, inject: sig('haproxy', 'SIGSTOP'), repair: sig('haproxy', 'SIGCONT') },
-  {
-    id: 'bgp-exabgp-kill',
-    mode: 'bgp',
-    title: 'ExaBGP SIGKILL',
-    seed: 'instant',
-    inject: sig('exabgp', 'SIGKILL'),
-    repair: async (t, n) => void (await startExabgp(t, n)),
-  },
-  { id: 'bgp-exabgp-stop', mode: 'bgp', title: 'ExaBGP SIGSTOP (hung)', seed: 'hold time', targetMs: 3000, inject: sig('exabgp', 'SIGSTOP'), repair: sig('exabgp', 'SIGCONT') },
-  { id: 'bgp-link-down', mode: 'bgp', title: 'link down (BFD)', seed: '~150 ms via BFD', targetMs: 250, inject: linkDown, repair: linkUp },
-  {
-    id: 'bgp-blackhole',
-    mode: 'bgp',
-    title: 'silent packet drop (nftables)',
-    seed: '~150 ms via BFD',
-    targetMs: 250,
-    inject: async (t, n) => {
-      const rules = `table inet ${FAULT_TABLE} {\n chain i { type filter hook input priority -300; policy accept; iifname "${n.lanIf}" drop; }\n chain o { type filter hook output priority -300; policy accept; oifname "${n.lanIf}" drop; }\n}\n`;
-      await t.lab.exec(n.ns, ['nft', '-f', '-'], { input: rules });
-    },
-    repair: async (t, n) => void (await t.lab.exec(n.ns, ['nft', 'delete', 'table', 'inet', FAULT_TABLE])),
-  },
-  { id: 'ka-keepalived-kill', mode: 'keepalived', title: 'keepalived SIGKILL', seed: '~3 s', targetMs: 800, inject: killKeepalived('SIGKILL'), repair: async (t, n) => void startKeepalived(t, n) },
-  { id: 'ka-keepalived-term', mode: 'keepalived', title: 'keepalived SIGTERM', seed: '~3 s', targetMs: 800, inject: killKeepalived('SIGTERM'), repair: async (t, n) => void startKeepalived(t, n) },
-  { id: 'ka-haproxy-kill', mode: 'keepalived', title: 'HAProxy SIGKILL', seed: '~3 s', targetMs: 1000, inject: sig('haproxy', 'SIGKILL'), repair: async (t, n) => void startHaproxy(t, n) },
-  { id: 'ka-haproxy-stop', mode: 'keepalived', title: 'HAProxy SIGSTOP (stall)', seed: '4-6 s', targetMs: 1000, inject: sig('haproxy', 'SIGSTOP'), repair: sig('haproxy', 'SIGCONT') },
-  { id: 'ka-link-down', mode: 'keepalived', title: 'link cut', seed: '~3 s', targetMs: 800, inject: linkDown, repair: linkUp },
-  { id: 'bgp-graceful-stop', mode: 'bgp', title: 'ober stop under load', seed: 'no failed request', planned: true, probe: STOP_LOAD, inject: gracefulStop, repair: startAgain },
-  // Plain ECMP (hash-threshold) remaps flows of the surviving nodes too when a next hop goes or
-  // comes: their long transfers break. The count is the router's doing, reported per trial.
-  { id: 'bgp-graceful-stop-downloads', mode: 'bgp', title: 'ober stop, long downloads (ECMP rehash)', seed: '-', planned: true, longTransfers: true, probe: DOWNLOAD_LOAD, inject: gracefulStop, repair: startAgain },
-  { id: 'ka-graceful-stop', mode: 'keepalived', title: 'ober stop under load', seed: 'no failed request', planned: true, probe: STOP_LOAD, inject: gracefulStop, repair: startAgain },
-  { id: 'ka-graceful-stop-downloads', mode: 'keepalived', title: 'ober stop, long downloads', seed: '-', planned: true, longTransfers: true, probe: DOWNLOAD_LOAD, inject: gracefulStop, repair: startAgain },
-];
-
-export interface TrialResult {
-  scenario: string;
-  trial: number;
-  victim: string;
-  /** Fault → router FIB without the node (BGP) / VIP added on the new holder (keepalived). */
-  detectMs: number;
-  /** Repair → node back in the FIB / VIP back on its owner (preempt). */
-  restoreMs: number;
-  /** Client requests to the affected VIPs that failed between fault and repair. */
-  clientFailed: number;
-  clientTotal: number;
-  /** Start of the last failed request, relative to the fault (0 when none failed). */
-  clientLastFailureMs: number;
-  /**
-   * Failed requests that started after the move (router FIB change / VIP takeover) and ended
-   * before the repair. The others were in flight on the failed or moved path; for a planned stop
-   * they are the resets the network causes, and this must be 0.
-   */
-  clientFailedAfterMove: number;
-  /** Requests in flight at the move (started before, ended after) that the victim answered. */
-  clientServedAcrossMove: number;
-  /** Failed requests (fault to the end of the trial) that another node was serving: flows the router moved away from a healthy node. */
-  clientFailedOnOtherNodes: number;
-  /** Failed requests after the repair (fail-back). */
-  clientFailedAfterRepair: number;
-  /** Why the client's requests failed (error → count), fault to the end of the trial. */
-  clientErrors: Record<string, number>;
-  /** Invariant violations found after the trial (duplicate VIPs, no traffic, orphans). */
-  problems: string[];
-  /** When it happened (ms since the epoch, the lab's clock): fault, move, repair, back. */
-  at?: { fault: number; detect: number; repair: number; back: number };
-}
-
-/** One line per trial, for logs. */
-export function formatTrial(r: TrialResult): string {
-  const errors = Object.entries(r.clientErrors).map(([e, n]) => `${e}×${n}`).join(' ');
-  return (
-    `${r.scenario} on ${r.victim}: detect ${r.detectMs} ms, back ${r.restoreMs} ms, client failed ${r.clientFailed}/${r.clientTotal}` +
-    ` (${r.clientFailedAfterMove} started after the move${r.clientFailed ? `, last at +${r.clientLastFailureMs} ms` : ''}${errors ? `; ${errors}` : ''})` +
-    `, served across the move ${r.clientServedAcrossMove}, failed on other nodes ${r.clientFailedOnOtherNodes}, failed after repair ${r.clientFailedAfterRepair}` +
-    (r.problems.length ? `; problems: ${r.problems.join('; ')}` : '')
-  );
-}
+import { SCENARIOS, type Scenario } from './scenarios.js';
+import { formatTrial, summarize, type DrillReport, type TrialResult } from './drill-report.js';
 
 export interface DrillOptions extends BuildOptions {
   trials?: number;
@@ -214,42 +26,6 @@ export interface DrillOptions extends BuildOptions {
   only?: readonly string[];
   /** Progress of each scenario by its id (the lab's own build reports through `log`). */
   progress?: (scenario: string, message: string) => void;
-}
-
-export interface DrillReport {
-  cluster: string;
-  mode: Cluster['mode'];
-  trials: number;
-  /** Whose daemons ran (the image's or the host's), with their versions. */
-  daemons: string;
-  results: TrialResult[];
-  summary: ScenarioSummary[];
-}
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-export interface ScenarioSummary {
-  scenario: string;
-  title: string;
-  seed: string;
-  targetMs?: number;
-  detect: Stat;
-  restore: Stat;
-  clientFailed: Stat;
-  clientFailedAfterMove: Stat;
-  problems: string[];
-}
-
-export function stat(xs: readonly number[]): Stat {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return { median: NaN, min: NaN, max: NaN };
-  const mid = Math.floor(s.length / 2);
-  const median = s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-  return { median: Math.round(median), min: s[0] ?? NaN, max: s[s.length - 1] ?? NaN };
 }
 
 const PROBE = { intervalMs: 20, timeoutMs: 1000, durationMs: 120_000, port: 80 };
@@ -440,23 +216,6 @@ export class Drill {
   }
 }
 
-export function summarize(results: readonly TrialResult[]): ScenarioSummary[] {
-  return SCENARIOS.filter((s) => results.some((r) => r.scenario === s.id)).map((s) => {
-    const rs = results.filter((r) => r.scenario === s.id);
-    return {
-      scenario: s.id,
-      title: s.title,
-      seed: s.seed,
-      ...(s.targetMs !== undefined ? { targetMs: s.targetMs } : {}),
-      detect: stat(rs.map((r) => r.detectMs)),
-      restore: stat(rs.map((r) => r.restoreMs)),
-      clientFailed: stat(rs.map((r) => r.clientFailed)),
-      clientFailedAfterMove: stat(rs.map((r) => r.clientFailedAfterMove)),
-      problems: rs.flatMap((r) => r.problems.map((p) => `trial ${r.trial} (${r.victim}): ${p}`)),
-    };
-  });
-}
-
 /** Build the lab for a cluster, run every scenario `trials` times, tear everything down. */
 export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = {}): Promise<DrillReport> {
   const log = opts.progress ?? (() => {});
@@ -487,21 +246,4 @@ export async function runDrill(lab: Lab, cluster: Cluster, opts: DrillOptions = 
     drill.stop();
   }
   return { cluster: cluster.name, mode: cluster.mode, trials, daemons: drill.t.daemonsDescription, results, summary: summarize(results) };
-}
-
-/** The recovery table, markdown. */
-export function formatTable(report: DrillReport): string {
-  const f = (s: Stat) => (Number.isNaN(s.median) ? '-' : `${s.median} (${s.min}-${s.max})`);
-  const rows = report.summary.map(
-    (s) => `| ${s.title} | ${f(s.detect)} | ${s.targetMs ?? '-'} | ${s.seed} | ${f(s.restore)} | ${f(s.clientFailed)} | ${f(s.clientFailedAfterMove)} | ${s.problems.length ? s.problems.join('; ') : 'ok'} |`,
-  );
-  return [
-    `${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode, cluster ${report.cluster}, ${report.trials} trial(s) per scenario; ms, median (min-max)`,
-    '',
-    `Daemons: ${report.daemons}`,
-    '',
-    `| scenario | ${report.mode === 'bgp' ? 'router FIB drops node' : 'VIP taken over'} | target | seed | repair → back | client requests failed | of which started after the move | checks |`,
-    '|---|---|---|---|---|---|---|---|',
-    ...rows,
-  ].join('\n');
 }

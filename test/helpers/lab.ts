@@ -1,7 +1,9 @@
 // One lab per test file: built from an example cluster in beforeAll, torn down in afterAll (also
 // when a test failed), each trial's line printed, and nothing of it left behind (asserted).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Drill, formatTrial, SCENARIOS, type DrillStartOptions, type TrialResult } from '../../builder/lab/drills.js';
+import { formatTrial, type TrialResult } from '../../builder/lab/drill-report.js';
+import { Drill, type DrillStartOptions } from '../../builder/lab/drills.js';
+import { SCENARIOS } from '../../builder/lab/scenarios.js';
 import { Lab, labLeftovers } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { EXAMPLES, loadExample } from './fixtures.js';

@@ -2,7 +2,7 @@
 // ECMP routes, the client's traffic keeps flowing, the node comes back after the repair, and
 // nothing of the lab is left behind.
 import { describe, expect, it } from 'vitest';
-import { SCENARIOS } from '../../builder/lab/drills.js';
+import { SCENARIOS } from '../../builder/lab/scenarios.js';
 import type { LabNode } from '../../builder/lab/topology.js';
 import type { NodeStatus } from '../../firstboot/commands/status.js';
 import { useLab } from '../helpers/lab.js';

@@ -2,7 +2,7 @@
 // node, no VIP is ever left on two nodes, traffic flows again, preempt brings the VIPs home, and
 // nothing of the lab is left behind.
 import { describe, expect, it } from 'vitest';
-import { SCENARIOS } from '../../builder/lab/drills.js';
+import { SCENARIOS } from '../../builder/lab/scenarios.js';
 import type { LabNode } from '../../builder/lab/topology.js';
 import type { NodeStatus } from '../../firstboot/commands/status.js';
 import { useLab } from '../helpers/lab.js';
