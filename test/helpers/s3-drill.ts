@@ -147,6 +147,7 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     const report = {
       date: new Date().toISOString(),
       ceph: backend.cluster.version,
+      daemons: drill.t.daemonsDescription,
       trials: trials.map((t) => ({ scenario: t.scenario, victim: t.victim, detectMs: t.detectMs, restoreMs: t.restoreMs, problems: t.problems })),
       withRetries: summary(withRetries),
       withoutRetries: summary(withoutRetries),
