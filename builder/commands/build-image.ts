@@ -8,20 +8,21 @@ import { DEFAULT_IMAGE_DEFINITION } from '../image/definition.js';
 import { exportProject } from '../export/export.js';
 import { mkosiBuildArgv, requireMkosi, runMkosiBuild } from '../export/mkosi-tool.js';
 
-const STAGES = ['rootfs', 'customize', 'assemble', 'convert', 'manifest'] as const;
+const STAGES = ['rootfs', 'haproxy', 'customize', 'assemble', 'convert', 'manifest'] as const;
 
 export const registerBuildImage: Register = (program, ctx) => {
   program
     .command('build-image')
-    .description('build the appliance image: rootfs → customize → assemble → convert → manifest (cached per stage)')
+    .description('build the appliance image: rootfs → haproxy (flavour awslc) → customize → assemble → convert → manifest (cached per stage)')
     .argument('[definition]', 'image definition', DEFAULT_IMAGE_DEFINITION)
     .option('--builder <builder>', 'native (this pipeline) or mkosi (exports the project to <cache-dir>/mkosi and runs mkosi >= 25)', 'native')
     .option('--plan', 'print the stages, their cache state and commands; run nothing')
     .option('--dry-run', 'same as --plan')
     .option('--rebuild <stages>', `comma-separated stages to run even when cached (${STAGES.join(',')})`)
     .option('--cache-dir <dir>', 'stage cache', '.cache/image')
+    .option('--sources <dir>', 'offline mirror of the pinned source archives (haproxy.sources): files by name or in pool/ layout; nothing is downloaded')
     .option('--out-dir <dir>', 'where the artifacts are published', 'out')
-    .action(async (definition: string, opts: { builder: string; plan?: boolean; dryRun?: boolean; rebuild?: string; cacheDir: string; outDir: string }, cmd) => {
+    .action(async (definition: string, opts: { builder: string; plan?: boolean; dryRun?: boolean; rebuild?: string; cacheDir: string; outDir: string; sources?: string }, cmd) => {
       const out = ctx.output(cmd);
       choiceFlag(opts.builder, '--builder', 'ober build-image', ['native', 'mkosi'] as const);
       if (opts.builder === 'mkosi') {
@@ -49,6 +50,7 @@ export const registerBuildImage: Register = (program, ctx) => {
           definition: path.resolve(repo, definition),
           cacheDir: path.resolve(repo, opts.cacheDir),
           outDir: path.resolve(repo, opts.outDir),
+          ...(opts.sources ? { sourcesDir: path.resolve(repo, opts.sources) } : {}),
           dryRun: opts.plan || opts.dryRun,
           force,
         },

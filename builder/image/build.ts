@@ -1,10 +1,12 @@
 // `ober build-image`: load the definition, read the inputs, plan, check, run the stages, publish.
-import { link, mkdir, rm } from 'node:fs/promises';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
+import { ConfigError } from '../../firstboot/lib/errors.js';
 import path from 'node:path';
 import { loadImageDefinition } from './definition.js';
 import { readBuildInputs } from './inputs.js';
 import { planBuild, type BuildPlan } from './plan.js';
 import { preflight } from './preflight.js';
+import { fetchSource, resolveSources } from './sources.js';
 import { StageCache, type StageLog, type StageResult } from './stage.js';
 
 export interface BuildOptions {
@@ -14,6 +16,8 @@ export interface BuildOptions {
   outDir: string;
   /** Only report what would run. */
   dryRun?: boolean;
+  /** `--sources DIR`: pinned source archives are taken from here, never downloaded. */
+  sourcesDir?: string;
   /** Stage names to run even on a cache hit. */
   force?: readonly string[];
 }
@@ -43,11 +47,21 @@ export async function buildImage(opts: BuildOptions, progress: BuildProgress): P
   const def = await loadImageDefinition(opts.definition);
   const inputs = await readBuildInputs(opts.repo, opts.definition);
   const cache = new StageCache(path.join(opts.cacheDir, 'stages'));
-  const plan = planBuild(def, inputs, cache, path.join(opts.cacheDir, 'packages', `${def.distribution.name}-${def.distribution.release}`));
+  const plan = planBuild(def, inputs, cache, {
+    packageCache: path.join(opts.cacheDir, 'packages', `${def.distribution.name}-${def.distribution.release}`),
+    sources: { cacheDir: path.join(opts.cacheDir, 'sources'), ...(opts.sourcesDir ? { offlineDir: opts.sourcesDir } : {}) },
+  });
   const report: BuildReport = { image: { id: def.id, version: def.version }, plan: await describePlan(plan, cache, opts.force ?? []) };
   if (opts.dryRun) return report;
 
+  if (opts.sourcesDir && !(await stat(opts.sourcesDir).catch(() => undefined))?.isDirectory())
+    throw new ConfigError('--sources', [{ path: '', message: `${opts.sourcesDir} is not a directory`, hint: 'give a directory holding the archives of haproxy.sources (by file name or in pool/ layout)' }]);
   await preflight(def, opts.definition);
+  // The pinned archives first, when a stage that needs them will run: a wrong checksum or a file
+  // missing from --sources stops the build before the long rootfs bootstrap, not after it.
+  if (report.plan.some((s) => s.name === 'haproxy' && !s.cached)) {
+    for (const src of resolveSources(def)) await fetchSource(src, plan.sources, { info: (m) => progress.info(m) });
+  }
   const stages: StageResult[] = (report.stages = []);
   await progress.stages(
     plan.stages.map((s) => s.name),

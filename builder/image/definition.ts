@@ -49,15 +49,49 @@ const partition = z.strictObject({
   sizeMiB: z.int().positive().optional(),
 });
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 checksum: 64 lower-case hex digits');
+/** A file name as it appears in a Debian pool or at the end of a URL (no directories). */
+const fileName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9+._~-]*$/, 'a file name such as haproxy_3.0.11.orig.tar.gz');
+
+/**
+ * One pinned source archive. Where it comes from is either a file of a Debian source package (in
+ * the pool of the definition's first mirror) or a URL; what it is, is its sha256 (the cache key).
+ */
+const sourceArchive = z
+  .strictObject({
+    version: z.string().regex(/^[0-9][A-Za-z0-9.+~-]*$/, 'an upstream version such as 3.0.11'),
+    debian: z
+      .strictObject({
+        package: z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a Debian source package name such as haproxy'),
+        file: fileName,
+      })
+      .optional(),
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    sha256: sha256Hex,
+    /** The directory inside the archive that holds the source tree (its top-level CMakeLists.txt or Makefile). */
+    tree: z.string().regex(/^(?!.*(^|\/)\.\.?(\/|$))[A-Za-z0-9_.+-]+(\/[A-Za-z0-9_.+-]+)*$/, 'a relative directory such as haproxy-3.0.11'),
+  })
+  .check((ctx) => {
+    if (!ctx.value.debian === !ctx.value.url)
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: [], message: 'needs exactly one of `debian: { package, file }` and `url`' });
+  });
+
+/**
+ * Which HAProxy the image runs: `awslc` (the default) is HAProxy built against AWS-LC by the
+ * `haproxy` stage from the pinned sources; `distro` is the distribution's package as it is.
+ */
+export const HAPROXY_FLAVOURS = ['awslc', 'distro'] as const;
+const haproxySection = z.strictObject({
+  flavour: z.enum(HAPROXY_FLAVOURS).default('awslc'),
+  sources: z.strictObject({ haproxy: sourceArchive, awslc: sourceArchive }).optional(),
+});
+
 export const imageDefinitionSchema = z
   .strictObject({
     id: z.string().regex(imageId, 'lower case letters, digits and dashes (it becomes part of file names)'),
     version: z.string().refine((v) => semver.valid(v) === v, 'a semantic version such as 1.2.3'),
     distribution: z.discriminatedUnion('family', [debianDistribution, rhelDistribution]),
-    haproxy: z.strictObject({
-      // AWS-LC builds are a later issue; the schema refuses them until the stage exists.
-      flavour: z.enum(['distro']),
-    }),
+    haproxy: haproxySection,
     packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a package name')).min(1),
     pathExcludes: z.array(z.union([z.strictObject({ exclude: absPath }), z.strictObject({ include: absPath })])),
     boot: z.strictObject({
@@ -85,6 +119,13 @@ export const imageDefinitionSchema = z
     }
     if (ctx.value.distribution.family === 'debian' && !ctx.value.kernelModules)
       ctx.issues.push({ code: 'custom', input: ctx.value, path: ['kernelModules'], message: 'needed for the debian family: it lists the initramfs modules (initramfs-tools MODULES=list)' });
+    const { haproxy, distribution } = ctx.value;
+    if (haproxy.flavour === 'awslc') {
+      if (!haproxy.sources)
+        ctx.issues.push({ code: 'custom', input: haproxy, path: ['haproxy', 'sources'], message: 'needed for flavour awslc: the pinned HAProxy and AWS-LC source archives (or set haproxy.flavour: distro)' });
+      if (distribution.family !== 'debian')
+        ctx.issues.push({ code: 'custom', input: haproxy.flavour, path: ['haproxy', 'flavour'], message: `awslc is built and packaged for Debian only; use distro for the ${distribution.family} family` });
+    }
     const last = partitions.length - 1;
     partitions.forEach((p, i) => {
       if (i !== last && p.sizeMiB === undefined)
@@ -101,6 +142,8 @@ export const imageDefinitionSchema = z
 export type ImageDefinition = z.infer<typeof imageDefinitionSchema>;
 export type DebianDistribution = z.infer<typeof debianDistribution>;
 export type RhelDistribution = z.infer<typeof rhelDistribution>;
+export type SourceArchive = z.infer<typeof sourceArchive>;
+export type HaproxyFlavour = (typeof HAPROXY_FLAVOURS)[number];
 export type KernelModules = z.infer<typeof kernelModules>;
 export type PartitionRole = z.infer<typeof partition>['role'];
 

@@ -9,6 +9,8 @@ import { stageKey, type Stage, type StageCache } from './stage.js';
 import { assembleStage } from './stages/assemble.js';
 import { convertStage } from './stages/convert.js';
 import { customizeStage } from './stages/customize.js';
+import { haproxyStage } from './stages/haproxy.js';
+import type { SourceStore } from './sources.js';
 import { manifestStage, type ArtifactNames } from './stages/manifest.js';
 import { rootfsStage } from './stages/rootfs.js';
 
@@ -18,6 +20,7 @@ export interface BuildPlan {
   layout: DiskLayout;
   names: ArtifactNames;
   stages: Stage[];
+  sources: SourceStore;
   /** Stage name → directory of its (future) cache entry. */
   dirs: Record<string, string>;
 }
@@ -28,7 +31,15 @@ export function artifactNames(def: ImageDefinition): ArtifactNames {
   return { qcow2: `${base}.qcow2`, manifest: `${base}.manifest.json`, sbom: `${base}.cdx.json`, sums: `${base}.SHA256SUMS` };
 }
 
-export function planBuild(def: ImageDefinition, inputs: BuildInputs, cache: StageCache, packageCache: string): BuildPlan {
+export interface PlanPaths {
+  /** The release's .deb cache (rootfs and the haproxy build root). */
+  packageCache: string;
+  /** Pinned source archives: the checksum-keyed cache and an optional offline directory. */
+  sources: SourceStore;
+}
+
+export function planBuild(def: ImageDefinition, inputs: BuildInputs, cache: StageCache, paths: PlanPaths): BuildPlan {
+  const { packageCache } = paths;
   const ids = deriveIdentifiers(def);
   const layout = computeLayout(def);
   const names = artifactNames(def);
@@ -45,14 +56,16 @@ export function planBuild(def: ImageDefinition, inputs: BuildInputs, cache: Stag
   const sde = inputs.sourceDateEpoch;
 
   const rootfs = add(rootfsStage(def, { sourceDateEpoch: sde, packageCache }));
+  // flavour awslc: HAProxy built and packaged on its own, keyed by its sources, not by the rootfs
+  const haproxy = def.haproxy.flavour === 'awslc' ? add(haproxyStage({ def, sources: paths.sources, packageCache, sourceDateEpoch: sde })) : undefined;
   const customize = add(
     customizeStage({
-      def, ids, rootfsDir: rootfs.dir, rootfsKey: rootfs.key, overlaysDir: inputs.overlaysDir, overlaysDigest: inputs.overlaysDigest,
+      def, ids, rootfsDir: rootfs.dir, rootfsKey: rootfs.key, haproxy, overlaysDir: inputs.overlaysDir, overlaysDigest: inputs.overlaysDigest,
       imageFiles: inputs.imageFiles, nodeProgram: inputs.nodeProgram, sourceDateEpoch: sde,
     }),
   );
   const assemble = add(assembleStage({ def, ids, layout, customizeDir: customize.dir, customizeKey: customize.key, sourceDateEpoch: sde }));
   const convert = add(convertStage(def, assemble.dir, assemble.key, names.qcow2));
-  add(manifestStage({ def, names, customizeDir: customize.dir, convertDir: convert.dir, stageKeys: { ...keys }, sourceDateEpoch: sde }));
-  return { def, ids, layout, names, stages, dirs };
+  add(manifestStage({ def, names, customizeDir: customize.dir, haproxyDir: haproxy?.dir, convertDir: convert.dir, stageKeys: { ...keys }, sourceDateEpoch: sde }));
+  return { def, ids, layout, names, stages, dirs, sources: paths.sources };
 }

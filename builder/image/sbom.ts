@@ -12,7 +12,18 @@ export interface SbomImage {
   vendor: string; // purl namespace, e.g. debian
 }
 
-export function cycloneDx(image: SbomImage, packages: readonly InstalledPackage[], sourceDateEpoch: number): object {
+/** Software built from a pinned source archive (HAProxy, AWS-LC), as part of a package of the image. */
+export interface SourceComponent {
+  name: string;
+  version: string;
+  url: string;
+  sha256: string;
+  file: string;
+  /** The image's package that carries it (haproxy-awslc). */
+  partOf: string;
+}
+
+export function cycloneDx(image: SbomImage, packages: readonly InstalledPackage[], sourceDateEpoch: number, built: readonly SourceComponent[] = []): object {
   return {
     bomFormat: 'CycloneDX',
     specVersion: '1.5',
@@ -23,9 +34,24 @@ export function cycloneDx(image: SbomImage, packages: readonly InstalledPackage[
       tools: { components: [{ type: 'application', name: 'ober build-image' }] },
       component: { type: 'operating-system', 'bom-ref': image.id, name: image.id, version: image.version },
     },
-    components: packages.map((p) => {
-      const purl = `pkg:deb/${image.vendor}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${p.architecture}&distro=${image.distro}`;
-      return { type: 'library', 'bom-ref': purl, name: p.name, version: p.version, purl };
-    }),
+    components: [
+      ...packages.map((p) => {
+        const purl = `pkg:deb/${image.vendor}/${encodeURIComponent(p.name)}@${encodeURIComponent(p.version)}?arch=${p.architecture}&distro=${image.distro}`;
+        return { type: 'library', 'bom-ref': purl, name: p.name, version: p.version, purl };
+      }),
+      // purl type "generic" with download_url and checksum qualifiers: what was built, from which bytes
+      ...built.map((b) => {
+        const purl = `pkg:generic/${encodeURIComponent(b.name)}@${encodeURIComponent(b.version)}?download_url=${encodeURIComponent(b.url)}&checksum=sha256:${b.sha256}`;
+        return {
+          type: 'library',
+          'bom-ref': purl,
+          name: b.name,
+          version: b.version,
+          purl,
+          hashes: [{ alg: 'SHA-256', content: b.sha256 }],
+          externalReferences: [{ type: 'distribution', url: b.url, comment: `${b.file}, built into the package ${b.partOf}` }],
+        };
+      }),
+    ],
   };
 }

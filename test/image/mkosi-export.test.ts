@@ -116,7 +116,7 @@ describe('one package changed in the image definition', () => {
 
     // native: the rootfs stage's mmdebstrap --include
     const inputs = await readBuildInputs(REPO, file);
-    const plan = planBuild(def, inputs, new StageCache(path.join(work, 'cache')), path.join(work, 'debs'));
+    const plan = planBuild(def, inputs, new StageCache(path.join(work, 'cache')), { packageCache: path.join(work, 'debs'), sources: { cacheDir: path.join(work, 'sources') } });
     const include = plan.stages[0]!.commands[0]!.find((a) => a.startsWith('--include='))!.split('=')[1]!.split(',');
     expect(include).toContain('wget');
     expect(include).not.toContain('curl');

@@ -21,7 +21,7 @@ const inputs: BuildInputs = {
 
 async function plan(name: string, over: Partial<BuildInputs> = {}) {
   const def = await loadImageDefinition(`image/${name}.yaml`);
-  return planBuild(def, { ...inputs, ...over }, new StageCache('/nonexistent/cache'), '/nonexistent/debs');
+  return planBuild(def, { ...inputs, ...over }, new StageCache('/nonexistent/cache'), { packageCache: '/nonexistent/debs', sources: { cacheDir: '/nonexistent/sources' } });
 }
 
 const keyOf = (p: Awaited<ReturnType<typeof plan>>, stage: string) => p.dirs[stage];

@@ -14,15 +14,18 @@ import type { ImageDefinition, KernelModules } from '../definition.js';
 import type { ImageIdentifiers } from '../identifiers.js';
 import { parseModulesBuiltin, parseModulesDep, planModuleTrim } from '../kernel-modules.js';
 import type { Stage } from '../stage.js';
+import { AWSLC_PACKAGE, haproxyPackageFile } from './haproxy.js';
 import { clampMtimes, copyTree, hashFile, treeDigest, walk } from '../tree.js';
 
-const REVISION = 4;
+const REVISION = 5;
 
 export interface CustomizeInputs {
   def: ImageDefinition;
   ids: ImageIdentifiers;
   rootfsDir: string;
   rootfsKey: string;
+  /** Flavour awslc: the haproxy stage's entry, whose .deb replaces the distribution's haproxy. */
+  haproxy?: { dir: string; key: string } | undefined;
   overlaysDir: string;
   overlaysDigest: string;
   imageFiles: RenderedFile[];
@@ -37,6 +40,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
     inputs: {
       revision: REVISION,
       rootfs: c.rootfsKey,
+      haproxy: c.haproxy?.key ?? null,
       overlays: c.overlaysDigest,
       imageFiles: c.imageFiles as unknown as Json,
       nodeProgram: c.nodeProgram.sha256,
@@ -50,6 +54,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
     },
     commands: [
       ['cp', '-a', '--reflink=auto', `${c.rootfsDir}/tree`, '<out>/root'],
+      ...(c.haproxy ? [['chroot', '<out>/root', 'dpkg', '--purge', 'haproxy'], ['chroot', '<out>/root', 'dpkg', '-i', `/tmp/${AWSLC_PACKAGE}_<version>_amd64.deb`]] : []),
       ['chroot', '<out>/root', 'systemctl', 'enable', '...'],
       ['chroot', '<out>/root', 'depmod', '<kernel>'],
       ['chroot', '<out>/root', 'update-initramfs', '-u', '-k', '<kernel>'],
@@ -63,6 +68,7 @@ export function customizeStage(c: CustomizeInputs): Stage {
       const root = path.join(out, 'root');
       const chroot: Chroot = (argv) => chrootRun(root, argv, c.sourceDateEpoch);
       await copyTree(path.join(c.rootfsDir, 'tree'), root);
+      if (c.haproxy) await installHaproxyPackage(root, chroot, await haproxyPackageFile(c.haproxy.dir));
       await copyOverlay(c.overlaysDir, root);
       await writeRenderedFiles(root, c.imageFiles);
       await installNodeProgram(root, c.nodeProgram);
@@ -84,6 +90,26 @@ export function customizeStage(c: CustomizeInputs): Stage {
       await writeFile(path.join(out, 'kernel-version'), kernel + '\n');
     },
   };
+}
+
+/**
+ * The built HAProxy instead of the distribution's: the rootfs is the same for both flavours (its
+ * haproxy brought the shared libraries the built one links), the distribution's package is purged
+ * and the .deb installed, so the dpkg database, the manifest and the SBOM name only the built one.
+ */
+async function installHaproxyPackage(root: string, chroot: Chroot, deb: string): Promise<void> {
+  const inRoot = `/tmp/${path.basename(deb)}`;
+  await copyFile(deb, path.join(root, inRoot));
+  // maintainer scripts must not try to stop a service in the chroot (policy-rc.d(8) interface)
+  const policy = path.join(root, 'usr/sbin/policy-rc.d');
+  await writeFile(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    await chroot(['dpkg', '--purge', 'haproxy']);
+    await chroot(['dpkg', '-i', inRoot]);
+  } finally {
+    await rm(policy, { force: true });
+    await rm(path.join(root, inRoot), { force: true });
+  }
 }
 
 /** Files of overlays/<set>/ are copied verbatim; modes come from the executable bit (git keeps only that). */

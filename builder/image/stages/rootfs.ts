@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../../../firstboot/lib/exec.js';
 import type { DebianDistribution, ImageDefinition, RhelDistribution } from '../definition.js';
-import type { Stage } from '../stage.js';
+import type { Stage, StageLog } from '../stage.js';
 import { AptProgress } from '../apt-progress.js';
 import { treeDigest } from '../tree.js';
 
@@ -34,38 +34,66 @@ export function rootfsStage(def: ImageDefinition, opts: RootfsOptions): Stage {
     commands: [argv('<out>')],
     async run(out, log) {
       await mkdir(opts.packageCache, { recursive: true });
-      const apt = new AptProgress();
-      const onLine = (line: string) => {
-        const m = apt.line(line);
-        if (m) log.info(m.text, { transient: m.transient });
-      };
-      await run(argv(out), { env: { ...process.env, SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), LC_ALL: 'C.UTF-8' }, onLine });
+      await run(argv(out), { env: { ...process.env, SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), LC_ALL: 'C.UTF-8' }, onLine: aptProgressTap(log) });
       await writeFile(path.join(out, 'tree.digest'), await treeDigest(path.join(out, 'tree')));
     },
   };
 }
 
 export function mmdebstrapArgv(def: ImageDefinition, dist: DebianDistribution, tree: string, debCache: string): string[] {
+  return debianBootstrapArgv({
+    variant: 'apt',
+    dist,
+    packages: def.packages,
+    pathExcludes: def.pathExcludes,
+    tree,
+    debCache,
+    // openssh-server's postinst generates host keys; they are per VM (and would make every rootfs differ)
+    hooks: ['--customize-hook=rm -f "$1"/etc/ssh/ssh_host_*'],
+  });
+}
+
+export interface DebianBootstrap {
+  /** mmdebstrap's variant: `apt` for the image, `buildd` (build-essential) for a build root. */
+  variant: 'apt' | 'buildd';
+  dist: DebianDistribution;
+  packages: readonly string[];
+  pathExcludes: ImageDefinition['pathExcludes'];
+  tree: string;
+  debCache: string;
+  hooks?: readonly string[];
+}
+
+/** The one mmdebstrap command line: the image's rootfs and the haproxy stage's build root. */
+export function debianBootstrapArgv(b: DebianBootstrap): string[] {
   return [
     'mmdebstrap',
-    '--variant=apt',
+    `--variant=${b.variant}`,
     '--mode=root',
     '--format=directory',
     // apt's and dpkg's lines (Get:, Unpacking, Setting up) are the build's package progress
     '--verbose',
-    `--include=${def.packages.join(',')}`,
-    ...def.pathExcludes.map((p) => ('exclude' in p ? `--dpkgopt=path-exclude=${p.exclude}` : `--dpkgopt=path-include=${p.include}`)),
+    ...(b.packages.length ? [`--include=${b.packages.join(',')}`] : []),
+    ...b.pathExcludes.map((p) => ('exclude' in p ? `--dpkgopt=path-exclude=${p.exclude}` : `--dpkgopt=path-include=${p.include}`)),
     // the .deb cache, as in mmdebstrap(1) "EXAMPLES": sync in before, out after installing
     '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
-    `--setup-hook=sync-in ${debCache} /var/cache/apt/archives/`,
-    `--customize-hook=sync-out /var/cache/apt/archives ${debCache}`,
-    // openssh-server's postinst generates host keys; they are per VM (and would make every rootfs differ)
-    '--customize-hook=rm -f "$1"/etc/ssh/ssh_host_*',
-    dist.release,
-    tree,
+    `--setup-hook=sync-in ${b.debCache} /var/cache/apt/archives/`,
+    `--customize-hook=sync-out /var/cache/apt/archives ${b.debCache}`,
+    ...(b.hooks ?? []),
+    b.dist.release,
+    b.tree,
     // explicit sources: the build host's own apt sources are never inherited
-    ...dist.mirrors,
+    ...b.dist.mirrors,
   ];
+}
+
+/** apt's and dpkg's output of an mmdebstrap run as progress lines on `log`. */
+export function aptProgressTap(log: StageLog): (line: string) => void {
+  const apt = new AptProgress();
+  return (line) => {
+    const m = apt.line(line);
+    if (m) log.info(m.text, { transient: m.transient });
+  };
 }
 
 export function dnfArgv(def: ImageDefinition, dist: RhelDistribution, tree: string): string[] {
