@@ -45,6 +45,8 @@ export interface BuildProgress {
 
 export async function buildImage(opts: BuildOptions, progress: BuildProgress): Promise<BuildReport> {
   const def = await loadImageDefinition(opts.definition);
+  if (opts.sourcesDir && !(await stat(opts.sourcesDir).catch(() => undefined))?.isDirectory())
+    throw new ConfigError('--sources', [{ path: '', message: `${opts.sourcesDir} is not a directory`, hint: 'give a directory holding the archives of haproxy.sources (by file name or in pool/ layout)' }]);
   const inputs = await readBuildInputs(opts.repo, opts.definition);
   const cache = new StageCache(path.join(opts.cacheDir, 'stages'));
   const plan = planBuild(def, inputs, cache, {
@@ -54,8 +56,6 @@ export async function buildImage(opts: BuildOptions, progress: BuildProgress): P
   const report: BuildReport = { image: { id: def.id, version: def.version }, plan: await describePlan(plan, cache, opts.force ?? []) };
   if (opts.dryRun) return report;
 
-  if (opts.sourcesDir && !(await stat(opts.sourcesDir).catch(() => undefined))?.isDirectory())
-    throw new ConfigError('--sources', [{ path: '', message: `${opts.sourcesDir} is not a directory`, hint: 'give a directory holding the archives of haproxy.sources (by file name or in pool/ layout)' }]);
   await preflight(def, opts.definition);
   // The pinned archives first, when a stage that needs them will run: a wrong checksum or a file
   // missing from --sources stops the build before the long rootfs bootstrap, not after it.

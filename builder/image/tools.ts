@@ -20,5 +20,8 @@ export function buildTools(def: ImageDefinition): ToolRequirement[] {
     def.distribution.family === 'debian'
       ? { tool: 'mmdebstrap', purpose: 'bootstrap the Debian root filesystem', debianPackage: 'mmdebstrap' }
       : { tool: 'dnf', purpose: `bootstrap the ${def.distribution.name} root filesystem (dnf --installroot)`, debianPackage: 'dnf' };
-  return [bootstrap, ...common];
+  // flavour awslc: the haproxy stage compiles in its own build root, entered in a private mount namespace
+  const haproxy: ToolRequirement[] =
+    def.haproxy.flavour === 'awslc' ? [{ tool: 'unshare', purpose: 'enter the HAProxy build root with /proc and /dev in a private mount namespace', debianPackage: 'util-linux' }] : [];
+  return [bootstrap, ...common, ...haproxy];
 }

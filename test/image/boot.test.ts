@@ -163,6 +163,21 @@ describe('first boot: the seed became a serving node', () => {
     expect(await healthOk(healthPort)).toBe(true);
   });
 
+  it("runs the HAProxy of the definition's flavour: built against AWS-LC (awslc) or the distribution's", async () => {
+    const def = await loadImageDefinition(DEFINITION);
+    const vv = await sh('/usr/sbin/haproxy -vv'); // a user's PATH has no sbin
+    const running = /^Running on (?:SSL library|OpenSSL version) ?: ?(.+?)\s*$/m.exec(vv)?.[1];
+    const pkgs = await sh("dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\\n' 'haproxy*'");
+    if (def.haproxy.flavour === 'awslc') {
+      expect(running, vv).toMatch(/^AWS-LC \d/);
+      expect(pkgs).toMatch(/^haproxy-awslc \S+\+awslc\S* ii\s*$/m);
+      expect(pkgs).not.toMatch(/^haproxy \S+ ii/m);
+    } else {
+      expect(running, vv).toMatch(/^OpenSSL \d/);
+      expect(pkgs).toMatch(/^haproxy \S+ ii/m);
+    }
+  });
+
   it('ober status --json reports a healthy node holding its VIP', async () => {
     const r = await ssh(sshPort, key, user, 'sudo ober status --json', true);
     const status = JSON.parse(r.stdout) as { healthy: boolean; mode: string; node: string; problems: string[]; firstboot: { ok: boolean }; vips: { name: string; heldHere: boolean; vrrpState?: string; backendUp: boolean }[] };

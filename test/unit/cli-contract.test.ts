@@ -72,6 +72,7 @@ const WRONG: [program: 'admin' | 'node', argv: () => string[], names: RegExp, js
   ['admin', () => ['build-image', '--rebuild', 'foo', '--plan'], /--rebuild: unknown: foo/],
   ['admin', () => ['build-image', path.join(dir, 'nonexistent.yaml'), '--plan'], /nonexistent\.yaml/],
   ['admin', () => ['build-image', '--builder', 'packer', '--plan'], /--builder: 'packer' is not one of native, mkosi/],
+  ['admin', () => ['build-image', '--sources', path.join(dir, 'no-such-dir'), '--plan'], /--sources: 1 problem[\s\S]*no-such-dir is not a directory/],
   ['admin', () => ['image', 'export', path.join(dir, 'exp'), '--builder', 'foo'], /--builder: 'foo' is not a builder/],
   ['admin', () => ['image', 'export', path.join(dir, 'exp'), '--builder', 'packer', '--definition', 'image/alma-10.yaml', '--dry-run'], /distribution\.family: the rhel family has no Packer export/],
   ['admin', () => ['image', 'export', path.join(dir, 'exp')], /--builder/],
