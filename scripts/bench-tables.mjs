@@ -27,6 +27,23 @@ function failoverTable(report) {
   return [`| ${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode | ${moved} | target | seed | client | of which after the move |`, '|---|---|---|---|---|---|', ...rows].join('\n');
 }
 
+/** @param {any} tls test/bench/results/tls.json */
+export function tlsTable(tls) {
+  const order = ['awslc', 'trixie', 'bookworm'].filter((f) => tls.versions[f]);
+  const head = order.map((f) => `${f === 'awslc' ? 'AWS-LC build' : f === 'trixie' ? 'trixie' : 'bookworm'}: haproxy ${tls.versions[f].haproxy} on ${tls.versions[f].haproxySsl}`);
+  const ratio = (/** @type {number} */ a, /** @type {number} */ b) => (a && b ? `×${(a / b).toFixed(2)}` : '–');
+  const others = order.filter((f) => f !== 'awslc');
+  const rows = tls.summary.map((/** @type {any} */ t) => {
+    const cells = order.map((f) => `${range(t.flavours[f].perSecond)} ${t.unit}, ${range(t.flavours[f].cpuMicros)} ${t.cpuUnit}`);
+    const a = t.flavours.awslc;
+    const ratios = a ? others.map((f) => `${ratio(a.perSecond.median, t.flavours[f].perSecond.median)} rate, ${ratio(a.cpuMicros.median, t.flavours[f].cpuMicros.median)} CPU`) : [];
+    return `| ${t.test} | ${cells.join(' | ')} |${ratios.length ? ` ${ratios.join(' | ')} |` : ''}`;
+  });
+  const ratioHead = order.includes('awslc') ? others.map((f) => `AWS-LC vs ${f}`) : [];
+  const cols = ['HAProxy TLS (HAProxy on one CPU, client on the other; median (min–max) of ' + tls.rounds + ' rounds)', ...head, ...ratioHead];
+  return [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows].join('\n');
+}
+
 /**
  * Every generated table by name.
  * @param {string} [repo]
@@ -47,6 +64,10 @@ export function benchTables(repo = REPO) {
       ...rows,
     ].join('\n');
   }
+
+  const tls = readResult(repo, 'tls.json');
+  // placeholder until the lead's quiet-host run writes tls.json
+  tables.tls = tls ? tlsTable(tls) : '_Not measured yet: `npm run bench:tls` on a quiet host writes `test/bench/results/tls.json` and this table._';
 
   const image = readResult(repo, 'image.json');
   if (image) {
