@@ -42,7 +42,7 @@ describe('the haproxy-awslc package', () => {
     expect(field('Version')).toBe(info.package.version);
     expect(field('Version')).toMatch(/^\d+\.\d+\.\d+-\d+\+awslc\d+\.\d+\.\d+$/);
     expect(field('Architecture')).toBe('amd64');
-    expect(field('Provides')).toBe(`haproxy (= ${info.haproxy.version})`);
+    expect(field('Provides')).toBe(`haproxy (= ${info.sources.find((s) => s.name === 'haproxy')!.version})`);
     expect(field('Conflicts')).toBe('haproxy');
     expect(field('Replaces')).toBe('haproxy');
     // dpkg-shlibdeps' reading of the binary: glibc, Lua, PCRE2, zlib, versioned; AWS-LC is
@@ -66,6 +66,27 @@ describe('the haproxy-awslc package', () => {
     for (const s of info.sources) expect(s.sha256).toMatch(/^[0-9a-f]{64}$/);
     const vv = await readFile(path.join(entry!, 'haproxy-vv.txt'), 'utf8');
     for (const opt of ['QUIC', 'PROMEX', 'PCRE2_JIT', 'LUA', 'SYSTEMD', 'ZLIB', 'OPENSSL_AWSLC']) expect(vv).toMatch(new RegExp(`Feature list : .*\\+${opt}\\b`));
+  });
+});
+
+const manifestEntry = await newestEntry('manifest', async (dir) => (await readdir(dir)).some((f) => f.startsWith('herr-ober-debian-13_') && f.endsWith('.manifest.json')));
+
+describe('the manifest and SBOM of the awslc image', () => {
+  it.skipIf(!manifestEntry)('name HAProxy and AWS-LC with versions, sources and checksums', async () => {
+    const files = await readdir(manifestEntry!);
+    const manifest = JSON.parse(await readFile(path.join(manifestEntry!, files.find((f) => f.endsWith('.manifest.json'))!), 'utf8'));
+    if (manifest.image.haproxyFlavour !== 'awslc') return;
+    expect(manifest.versions.haproxySsl).toMatch(/^AWS-LC \d/);
+    expect(manifest.haproxy).toMatchObject({ flavour: 'awslc', package: { name: 'haproxy-awslc' }, ssl: manifest.versions.haproxySsl });
+    expect(manifest.haproxy.sources.map((s: { name: string; version: string }) => `${s.name} ${s.version}`)).toEqual(['haproxy 3.0.11', 'awslc 5.1.0']);
+    for (const s of manifest.haproxy.sources) expect(s.url).toMatch(/^https?:\/\/.*\/pool\/main\//);
+    expect(manifest.packages.map((p: { name: string }) => p.name)).toContain('haproxy-awslc');
+    expect(manifest.packages.map((p: { name: string }) => p.name)).not.toContain('haproxy');
+    const sbom = JSON.parse(await readFile(path.join(manifestEntry!, files.find((f) => f.endsWith('.cdx.json'))!), 'utf8'));
+    const names = sbom.components.map((c: { name: string; version: string }) => `${c.name}@${c.version}`);
+    expect(names).toContain('aws-lc@5.1.0');
+    expect(names).toContain('haproxy@3.0.11');
+    expect(names).toContain(`haproxy-awslc@${manifest.haproxy.package.version}`);
   });
 });
 
