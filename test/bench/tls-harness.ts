@@ -122,9 +122,10 @@ export async function makeCertificates(dir: string): Promise<void> {
 /** h2load's summary: requests that succeeded and failed, and its own elapsed time. */
 export function parseH2load(out: string): { succeeded: number; failed: number; seconds: number } {
   const req = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(out);
-  const fin = /finished in ([\d.]+)(ms|s),/.exec(out);
+  const fin = /finished in ([\d.]+)(us|ms|s),/.exec(out);
   if (!req || !fin) throw new Error(`h2load printed no summary:\n${out.slice(-600)}`);
-  return { succeeded: Number(req[2]), failed: Number(req[3]), seconds: Number(fin[1]) / (fin[2] === 'ms' ? 1000 : 1) };
+  const scale = { us: 1e-6, ms: 1e-3, s: 1 }[fin[2] as 'us' | 'ms' | 's'];
+  return { succeeded: Number(req[2]), failed: Number(req[3]), seconds: Number(fin[1]) * scale };
 }
 
 /** `openssl s_time`: connections made in how many seconds (the last such line: -reuse prints two). */

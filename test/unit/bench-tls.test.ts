@@ -34,6 +34,9 @@ describe('bench:tls pieces', () => {
   it("reads h2load's summary (real output: a refused port)", async () => {
     const r = await run(['h2load', '--h1', '-n', '2', '-c', '2', 'https://127.0.0.1:1/hs'], { allowFailure: true });
     expect(parseH2load(r.stdout)).toMatchObject({ succeeded: 0, failed: 2 });
+    // h2load picks the unit of "finished in" by magnitude: us, ms or s
+    expect(parseH2load('finished in 686us, 0.00 req/s, 0B/s\nrequests: 2 total, 2 started, 2 done, 2 succeeded, 0 failed').seconds).toBeCloseTo(686e-6);
+    expect(parseH2load('finished in 1.50s, 0.00 req/s, 0B/s\nrequests: 2 total, 2 started, 2 done, 2 succeeded, 0 failed').seconds).toBe(1.5);
   });
 
   it("reads openssl s_time's last summary", () => {
