@@ -86,7 +86,8 @@ export function benchConfig(o: { dir: string; backendPort: number }): string {
   return `# npm run bench:tls: the same frontend for every HAProxy flavour
 global
     nbthread 1
-    maxconn 20000
+    # two descriptors per connection: within the usual 20000-descriptor hard limit
+    maxconn 4000
     stats socket ${o.dir}/stats.sock mode 600 level admin
     ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
     ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305

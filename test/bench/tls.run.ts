@@ -72,9 +72,11 @@ async function withHaproxy<T>(root: DaemonRoot, body: (pid: number) => Promise<T
   const check = await run(root.wrap(['haproxy', '-c', '-f', cfg], [work]), { allowFailure: true });
   if (check.exitCode !== 0) throw new Error(`${root.label}: haproxy -c refused the bench configuration:\n${check.stdout}${check.stderr}`);
   // taskset outside: unshare, sh and chroot exec in place, so HAProxy keeps the PID and the CPU
-  const proc: ResultPromise = execa('taskset', ['-c', HAPROXY_CPU, ...root.wrap(['haproxy', '-db', '-f', cfg], [work])], { reject: false, stdio: 'ignore' });
+  const proc: ResultPromise = execa('taskset', ['-c', HAPROXY_CPU, ...root.wrap(['haproxy', '-db', '-f', cfg], [work])], { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => void (stderr = (stderr + d.toString()).slice(-2000)));
   try {
-    await waitListening();
+    await waitListening(() => (proc.exitCode !== null ? `HAProxy (${root.label}) exited ${proc.exitCode}: ${stderr}` : undefined));
     return await body(proc.pid!);
   } finally {
     proc.kill('SIGTERM');
@@ -82,8 +84,10 @@ async function withHaproxy<T>(root: DaemonRoot, body: (pid: number) => Promise<T
   }
 }
 
-async function waitListening(): Promise<void> {
+async function waitListening(exited: () => string | undefined): Promise<void> {
   for (let i = 0; i < 100; i++) {
+    const gone = exited();
+    if (gone) throw new Error(gone);
     const c = await run(['curl', '-sk', '-o', '/dev/null', `https://127.0.0.1:${PORTS['ecdsa-tls13']}/hs`], { allowFailure: true });
     if (c.exitCode === 0) return;
     await new Promise((r) => setTimeout(r, 200));
