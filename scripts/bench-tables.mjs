@@ -1,5 +1,5 @@
-// README figures from the bench results: every table between `<!-- bench:NAME -->` and
-// `<!-- /bench:NAME -->` in README.md is produced here from test/bench/results/*.json, never typed
+// README figures from the bench results (failover, image boots, TLS, S3, S3 drills): every table
+// between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in README.md is produced here from test/bench/results/*.json, never typed
 // by hand. `node scripts/bench-tables.mjs` rewrites them; `--check` exits 1 when README.md and the
 // JSON disagree (test/unit/bench-tables.test.ts runs the same check in `npm test`).
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -44,6 +44,65 @@ export function tlsTable(tls) {
   return [`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`, ...rows].join('\n');
 }
 
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+/**
+ * bench:s3 (test/bench/results/s3.json): direct to RGW, the appliance and a cephadm-style HAProxy.
+ * @param {any} b
+ */
+function s3Table(b) {
+  if (!b) return '_no bench:s3 results yet_';
+  const rows = [];
+  const pick = (target, scheme, f) => median(b.results.filter((r) => r.target === target && r.scheme === scheme).map(f));
+  const targets = [['direct', 'http', 'direct to RGW (HTTP)'], ['ours', 'http', 'appliance, HTTP'], ['cephadm', 'http', 'cephadm-style, HTTP'], ['ours', 'https', 'appliance, HTTPS'], ['cephadm', 'https', 'cephadm-style, HTTPS']];
+  const metrics = [
+    ['4 KiB GET (req/s)', (r) => r.smallGet.rps, 0],
+    ['4 KiB PUT (req/s)', (r) => r.smallPut.rps, 0],
+    [`${b.largeMiB} MiB GET, curl (MiB/s)`, (r) => r.largeGet.MiBps, 0],
+    [`${b.largeMiB} MiB PUT, curl (MiB/s)`, (r) => r.largePut.MiBps, 0],
+    [`${b.largeMiB} MiB multipart PUT, awscli (MiB/s)`, (r) => r.multipartPut.MiBps, 0],
+    ['HAProxy CPU s per 1000 GETs', (r) => (r.smallGet.cpuSec / r.smallGet.requests) * 1000, 3],
+    ['HAProxy CPU s per GiB GET', (r) => r.largeGet.cpuSec / (r.largeGet.bytes / 2 ** 30), 2],
+  ];
+  rows.push(`| median of ${b.rounds} interleaved rounds | ${targets.map((t) => t[2]).join(' | ')} |`);
+  rows.push(`|---|${targets.map(() => '---').join('|')}|`);
+  for (const [name, f, d] of metrics) {
+    const direct = pick('direct', 'http', f);
+    const cells = targets.map(([t, s]) => {
+      const v = pick(t, s, f);
+      if (t === 'direct') return name.startsWith('HAProxy') ? '–' : fmt(v, d);
+      const ratio = !name.startsWith('HAProxy') && Number.isFinite(direct) && direct > 0 ? ` (${(v / direct).toFixed(2)})` : '';
+      return `${fmt(v, d)}${ratio}`;
+    });
+    rows.push(`| ${name} | ${cells.join(' | ')} |`);
+  }
+  rows.push('');
+  rows.push(`${b.date.slice(0, 10)}, ${b.cpus} CPUs, Ceph ${b.ceph} (memstore), ${b.haproxy}; ratios against direct HTTP.`);
+  return rows.join('\n');
+}
+
+/**
+ * test:s3's integrity drills (test/bench/results/s3-drill.json).
+ * @param {any} d
+ */
+function s3DrillTable(d) {
+  if (!d) return '_no test:s3 results yet_';
+  const rows = ['| mode | faults run | operations (retries / none) | failed with retries | failed without retries (all in flight at a fault) | objects verified | lost | corrupt |', '|---|---|---|---|---|---|---|---|'];
+  for (const mode of ['bgp', 'keepalived']) {
+    const r = d[mode];
+    if (!r) continue;
+    const outside = r.withoutRetries.failedDuring?.['outside any fault'] ?? 0;
+    rows.push(`| ${mode} | ${r.trials.length} + RGW kill | ${r.withRetries.operations} / ${r.withoutRetries.operations} | ${r.withRetries.failed} | ${r.withoutRetries.failed} (${outside} outside) | ${r.verify.objects} | ${r.verify.lost} | ${r.verify.corrupt} |`);
+  }
+  return rows.join('\n');
+}
+
 /**
  * Every generated table by name.
  * @param {string} [repo]
@@ -75,6 +134,8 @@ export function benchTables(repo = REPO) {
     const rows = boots.map((b) => `| ${b.firmware}${b.machine ? ` (${b.machine})` : ''} | ${b.accel.toUpperCase()} | ${b.bootToHealthySeconds.toFixed(1)} | ${b.bootToSshSeconds.toFixed(1)} | ${b.at.slice(0, 10)} |`);
     tables['image-boot'] = ['| boot of ' + image.image + ` (${(image.qcow2Bytes / 2 ** 20).toFixed(0)} MiB qcow2) | accel | to /health, s | to SSH, s | measured |`, '|---|---|---|---|---|', ...rows].join('\n');
   }
+  tables.s3 = s3Table(readResult(repo, 's3.json'));
+  tables['s3-drill'] = s3DrillTable(readResult(repo, 's3-drill.json'));
   return tables;
 }
 
