@@ -11,34 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { sha256 } from '../../builder/image/canonical.js';
 import { loadImageDefinition, parseImageDefinition, type ImageDefinition } from '../../builder/image/definition.js';
-import type { BuildInputs } from '../../builder/image/inputs.js';
-import { planBuild } from '../../builder/image/plan.js';
 import { cycloneDx } from '../../builder/image/sbom.js';
 import { debianPoolPath, fetchSource, resolveSources, type ResolvedSource } from '../../builder/image/sources.js';
-import { StageCache } from '../../builder/image/stage.js';
 import { awslcPackageVersion, parseVv } from '../../builder/image/stages/haproxy.js';
 import { scratchDir } from '../helpers/fixtures.js';
+import { definitionIssues, planOffline } from '../helpers/image-definition.js';
 
-const inputs: BuildInputs = {
-  sourceDateEpoch: 1_700_000_000,
-  overlaysDir: 'overlays/base',
-  overlaysDigest: 'o1',
-  imageFiles: [],
-  nodeProgram: { path: 'dist/ober-node.mjs', sha256: 'n1' },
-};
 const doc13 = (): Record<string, unknown> => parse(readFileSync('image/debian-13.yaml', 'utf8')) as Record<string, unknown>;
-const plan = (def: ImageDefinition, over: Partial<BuildInputs> = {}) =>
-  planBuild(def, { ...inputs, ...over }, new StageCache('/nonexistent/cache'), { packageCache: '/nonexistent/debs', sources: { cacheDir: '/nonexistent/sources' } });
+const plan = planOffline;
 const withHaproxy = (haproxy: unknown): ImageDefinition => parseImageDefinition('test.yaml', { ...doc13(), haproxy });
-const issuesOf = (doc: unknown): string[] => {
-  try {
-    parseImageDefinition('test.yaml', doc);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`);
-    throw e;
-  }
-  return [];
-};
+const issuesOf = definitionIssues;
 
 describe('haproxy.flavour', () => {
   it('is awslc in the default definition, with both sources pinned from Debian pools', async () => {

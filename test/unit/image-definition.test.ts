@@ -1,24 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ConfigError } from '../../firstboot/lib/errors.js';
-import { loadImageDefinition, parseImageDefinition } from '../../builder/image/definition.js';
+import { loadImageDefinition } from '../../builder/image/definition.js';
 import { deriveIdentifiers } from '../../builder/image/identifiers.js';
 import { computeLayout, SECTOR } from '../../builder/image/layout.js';
 import { artifactNames } from '../../builder/image/plan.js';
 import { sfdiskScript } from '../../builder/image/stages/assemble.js';
+import { definitionIssues } from '../helpers/image-definition.js';
 
 const debianDoc = (): Record<string, unknown> => parse(readFileSync('image/debian-12.yaml', 'utf8')) as Record<string, unknown>;
 
-function issuesOf(doc: unknown): string[] {
-  try {
-    parseImageDefinition('test.yaml', doc);
-  } catch (e) {
-    if (e instanceof ConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`);
-    throw e;
-  }
-  return [];
-}
+const issuesOf = definitionIssues;
 
 describe('image definitions', () => {
   it.each(['debian-12', 'rocky-10', 'alma-10'])('%s.yaml is valid', async (name) => {

@@ -6,22 +6,14 @@ import path from 'node:path';
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { loadImageDefinition } from '../../builder/image/definition.js';
 import type { BuildInputs } from '../../builder/image/inputs.js';
-import { planBuild } from '../../builder/image/plan.js';
 import { checkSources, sourceProbes } from '../../builder/image/preflight.js';
 import { StageCache } from '../../builder/image/stage.js';
 import { buildTools } from '../../builder/image/tools.js';
-
-const inputs: BuildInputs = {
-  sourceDateEpoch: 1_700_000_000,
-  overlaysDir: 'overlays/base',
-  overlaysDigest: 'o1',
-  imageFiles: [],
-  nodeProgram: { path: 'dist/ober-node.mjs', sha256: 'n1' },
-};
+import { planOffline } from '../helpers/image-definition.js';
 
 async function plan(name: string, over: Partial<BuildInputs> = {}) {
   const def = await loadImageDefinition(`image/${name}.yaml`);
-  return planBuild(def, { ...inputs, ...over }, new StageCache('/nonexistent/cache'), { packageCache: '/nonexistent/debs', sources: { cacheDir: '/nonexistent/sources' } });
+  return planOffline(def, over);
 }
 
 const keyOf = (p: Awaited<ReturnType<typeof plan>>, stage: string) => p.dirs[stage];
