@@ -32,6 +32,17 @@ const PROBE = { intervalMs: 20, timeoutMs: 1000, durationMs: 120_000, port: 80 }
 /** Time between the router/VRRP reaction and the repair: lets in-flight client requests finish. */
 const SETTLE_MS = 1200;
 
+/** Polls `pending` (what is not ready yet) until it is empty; the timeout names what was left. */
+async function untilNoneLeft(pending: () => Promise<string[]>, timeoutMs: number, intervalMs: number, what: (left: string) => string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await pending();
+    if (left.length === 0) return;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what(left.join(', '))}`);
+    await sleep(intervalMs);
+  }
+}
+
 /** A running lab with its watchers: build once, run many trials. */
 export interface DrillStartOptions extends BuildOptions {
   /** The client prober's settings for every scenario (e.g. the path a real S3 backend answers 200 on). */
@@ -74,28 +85,21 @@ export class Drill {
       await this.routes.waitAll((via) => via.join() === all, timeoutMs, 'every node announcing every VIP');
       // A link cut right after a BGP session came up would otherwise be found by the hold timer.
       const bfdNodes = this.t.nodes.filter((n) => n.config.bgp?.bfd.enabled).map((n) => n.address);
-      const end = Date.now() + timeoutMs;
-      for (;;) {
+      await untilNoneLeft(async () => {
         const up = new Set((await this.t.vtysh('show bfd peers brief')).split('\n').flatMap((l) => /\s(\d+\.\d+\.\d+\.\d+)\s+up\b/.exec(l)?.slice(1) ?? []));
-        const down = bfdNodes.filter((a) => !up.has(a));
-        if (down.length === 0) break;
-        if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for BFD with ${down.join(', ')}`);
-        await sleep(200);
-      }
+        return bfdNodes.filter((a) => !up.has(a));
+      }, timeoutMs, 200, (down) => `BFD with ${down}`);
     } else if (this.addresses) {
       const a = this.addresses;
       await a.waitFor(() => this.t.nodes.every((n) => this.ownedBy(n).every((v) => a.holdersOf(v).join() === n.name)), timeoutMs, 'every VIP on its owner');
       // And every node healthy in keepalived's eyes (track file 0): a backup whose health feed has
       // not yet said so stands at the lowered priority, and a fault then would be met by the wrong
       // backup first (a takeover, then a preemption: churn the trial would count as the fault's).
-      const end = Date.now() + timeoutMs;
-      for (;;) {
-        const unhealthy = [];
-        for (const n of this.t.nodes) if ((await readFile(n.layout.trackFile, 'utf8').catch(() => '')).trim() !== '0') unhealthy.push(n.name);
-        if (unhealthy.length === 0) break;
-        if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for the health feed of ${unhealthy.join(', ')} to say healthy`);
-        await sleep(100);
-      }
+      const healthy = async (n: LabNode) => (await readFile(n.layout.trackFile, 'utf8').catch(() => '')).trim() === '0';
+      await untilNoneLeft(async () => {
+        const states = await Promise.all(this.t.nodes.map(healthy));
+        return this.t.nodes.filter((_, i) => !states[i]).map((n) => n.name);
+      }, timeoutMs, 100, (names) => `the health feed of ${names} to say healthy`);
     }
   }
 
