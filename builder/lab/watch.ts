@@ -121,6 +121,12 @@ export interface AddressEvent {
   added: boolean;
 }
 
+/** An address event on a VIP → holders map. */
+function applyEvent(holders: Map<string, Set<string>>, e: AddressEvent): void {
+  if (e.added) holders.get(e.vip)?.add(e.node);
+  else holders.get(e.vip)?.delete(e.node);
+}
+
 export class AddressWatch {
   readonly events: AddressEvent[] = [];
   private readonly holders = new Map<string, Set<string>>();
@@ -160,19 +166,13 @@ export class AddressWatch {
     // The snapshot is read node by node while events keep arriving: an event seen during the read
     // may be newer than that node's snapshot (a VRRP flap at start). Replaying them in order on top
     // is exact, because per node and VIP the last event wins and it is never older than the read.
-    for (const e of this.events.slice(seen)) {
-      if (e.added) truth.get(e.vip)?.add(e.node);
-      else truth.get(e.vip)?.delete(e.node);
-    }
+    for (const e of this.events.slice(seen)) applyEvent(truth, e);
     for (const [v, s] of truth) this.holders.set(v, s);
   }
 
   private apply(e: AddressEvent): void {
     this.events.push(e);
-    const s = this.holders.get(e.vip);
-    if (!s) return;
-    if (e.added) s.add(e.node);
-    else s.delete(e.node);
+    applyEvent(this.holders, e);
   }
 
   holdersOf(vip: string): string[] {
