@@ -5,7 +5,7 @@
 import type { NodeEvent } from '../../firstboot/ops/status-publish.js';
 import type { NodeReport } from './collect.js';
 
-export type FlagKind = 'unreachable' | 'stale' | 'unhealthy' | 'vip-on-two' | 'vip-on-none' | 'two-masters' | 'version-skew';
+export type FlagKind = 'unreachable' | 'stale' | 'unhealthy' | 'vip-on-two' | 'vip-on-none' | 'two-masters' | 'vrrp-mismatch' | 'version-skew';
 
 export interface FleetFlag {
   kind: FlagKind;
@@ -122,6 +122,16 @@ export function analyzeFleet(cluster: { name: string; mode: string; vips: readon
       // BGP: every healthy node announces every VIP (ECMP); only "nobody" is wrong there.
       if (!bgp && v.holders.length > 1) flag('vip-on-two', `split brain: VIP ${v.name} (${v.address}) is held by ${v.holders.join(' and ')}`, v.holders, v.name);
       if (v.holders.length === 0) flag('vip-on-none', `VIP ${v.name} (${v.address}) is ${bgp ? 'announced' : 'held'} by no reachable node`, [], v.name);
+      // keepalived: the address on a node and its VRRP state disagree. A stray address (keepalived
+      // killed without releasing it) attracts traffic VRRP no longer accounts for; a MASTER without
+      // the address serves nothing. Also seen for the moment between keepalived adding the address
+      // and its notify script recording MASTER, so a hand-over in progress shows here briefly.
+      if (!bgp) {
+        const heldNotMaster = v.holders.filter((n) => !v.masters.includes(n));
+        const masterNotHeld = v.masters.filter((n) => !v.holders.includes(n));
+        if (heldNotMaster.length) flag('vrrp-mismatch', `VIP ${v.name} (${v.address}) is on ${heldNotMaster.join(' and ')} without VRRP MASTER there (a stray address, or a hand-over in progress)`, heldNotMaster, v.name);
+        if (masterNotHeld.length) flag('vrrp-mismatch', `VIP ${v.name} (${v.address}): ${masterNotHeld.join(' and ')} ${masterNotHeld.length > 1 ? 'are' : 'is'} VRRP MASTER without the address on the interface (or a hand-over in progress)`, masterNotHeld, v.name);
+      }
     }
     // Two MASTERs of one VRID: by VRID, so two VIPs configured with one VRID show too.
     const byVrid = new Map<number, Set<string>>();

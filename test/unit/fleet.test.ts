@@ -58,6 +58,24 @@ describe('fleet analysis', () => {
     expect(formatFleet(v, pc.createColors(false)).join('\n')).toMatch(/SPLIT BRAIN[\s\S]*VIP a 10\.0\.0\.100 \(VRID 50\): held by n1, n2/);
   });
 
+  it('keepalived: an address held without VRRP MASTER (a stray address), and a MASTER without its address', () => {
+    const stray = status('n2', ['b'], { vips: status('n2', ['b']).vips.map((v) => (v.name === 'a' ? { ...v, heldHere: true } : v)) });
+    const v = analyzeFleet(CLUSTER, [report('n1', status('n1', ['a'])), report('n2', stray)], NOW);
+    // Two holders is a split brain already; the stray one is named as the one without MASTER.
+    expect(v.flags.map((f) => [f.kind, f.vip, f.nodes])).toEqual([
+      ['vip-on-two', 'a', ['n1', 'n2']],
+      ['vrrp-mismatch', 'a', ['n2']],
+    ]);
+    const lost = status('n1', ['a'], { vips: status('n1', ['a']).vips.map((v) => (v.name === 'a' ? { ...v, heldHere: false } : v)) });
+    const w = analyzeFleet(CLUSTER, [report('n1', lost), report('n2', status('n2', ['b']))], NOW);
+    expect(w.flags.map((f) => [f.kind, f.vip, f.nodes])).toEqual([
+      ['vip-on-none', 'a', []],
+      ['vrrp-mismatch', 'a', ['n1']],
+    ]);
+    expect(w.flags[1]?.message).toMatch(/n1 is VRRP MASTER without the address/);
+    expect(w.ok).toBe(false);
+  });
+
   it('a VIP nobody holds, version skew, an unreachable node, a stale publisher, an unhealthy node', () => {
     expect(kinds([report('n1', status('n1', ['a'])), report('n2', status('n2', []))])).toEqual(['vip-on-none']);
     expect(kinds([report('n1', status('n1', ['a'])), report('n2', status('n2', ['b'], { imageVersion: '0.2.0' }))])).toEqual(['version-skew']);
