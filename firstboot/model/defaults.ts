@@ -4,6 +4,8 @@
  * does not fit ("Cannot raise FD limit"): maxconn is bounded by it in the schema.
  */
 export const HAPROXY_FILE_LIMIT = 1_048_576;
+/** HAProxy's workers run as this user (the image's haproxy package creates it); the master stays root. */
+export const HAPROXY_USER = 'haproxy';
 /** Descriptors HAProxy keeps besides two per connection (HAProxy 2.6 asked 2 × maxconn + 36 here). */
 export const HAPROXY_FD_RESERVE = 1000;
 export const MAX_HAPROXY_MAXCONN = Math.floor((HAPROXY_FILE_LIMIT - HAPROXY_FD_RESERVE) / 2);

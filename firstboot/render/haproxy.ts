@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/errors.js';
 import type { NodeConfig, SourceList } from '../model/derive.js';
+import { HAPROXY_USER } from '../model/defaults.js';
 import { caCertificateNames } from '../model/rules.js';
 import { duration, type RenderContext } from './context.js';
 import { compile } from './engine.js';
@@ -9,6 +10,7 @@ import { TEMPLATES } from './templates.js';
 export interface HaproxyView {
   header: string;
   maxconn: number;
+  user: string;
   bufsize: number;
   statsSocket: string;
   hardStopAfter: string;
@@ -75,6 +77,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const view: HaproxyView = {
     header: ctx.header,
     maxconn: node.haproxy.maxconn,
+    user: HAPROXY_USER,
     bufsize: HAPROXY_BUFSIZE,
     statsSocket: layout.haproxySocket,
     hardStopAfter: `${node.haproxy.drainTimeoutSec}s`,

@@ -5,6 +5,7 @@ import { nodeLayout, type Layout } from '../model/layout.js';
 import { OBER_VERSION } from '../version.js';
 import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
+import { unitSandbox } from './sandbox.js';
 import { DEBIAN_12, type Target } from './target.js';
 import { TEMPLATES } from './templates.js';
 
@@ -80,7 +81,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   const files: RenderedFile[] = UNIT_NAMES.map((u) => ({
     path: `${l.unitDir}/${u}.service`,
     mode: 0o644,
-    content: compile<typeof view>(units[u])(view),
+    content: compile<typeof view & { sandbox: string }>(units[u])({ ...view, sandbox: unitSandbox(u, l).directives.join('\n') }),
   }));
   const others: Record<(typeof OTHER_UNITS)[number], string> = { 'ober-certs.path': TEMPLATES.unitCertsPath };
   for (const u of OTHER_UNITS) files.push({ path: `${l.unitDir}/${u}`, mode: 0o644, content: compile<typeof view>(others[u])(view) });

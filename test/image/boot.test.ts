@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, stat } from 'node:fs/promises';
 import { run } from '../../firstboot/lib/exec.js';
-import { WATCHDOG } from '../../firstboot/render/image-files.js';
+import { UNIT_NAMES, WATCHDOG } from '../../firstboot/render/image-files.js';
+import { unitSandbox } from '../../firstboot/render/sandbox.js';
+import { nodeLayout } from '../../firstboot/model/layout.js';
 import { loadImageDefinition } from '../../builder/image/definition.js';
 import type { BuildReport } from '../../builder/image/build.js';
 import { mergeBench } from './bench.js';
@@ -185,6 +187,36 @@ describe('first boot: the seed became a serving node', () => {
     expect(status).toMatchObject({ healthy: true, mode: 'keepalived', node: 'ober-test-1', firstboot: { ok: true } });
     expect(status.vips).toEqual([expect.objectContaining({ name: 's3', heldHere: true, vrrpState: 'MASTER', backendUp: true })]);
     expect(r.exitCode).toBe(0);
+  });
+
+  it('runs every daemon with least privilege: HAProxy workers as haproxy without capabilities, every ober unit sandboxed to its bound', async () => {
+    // ps as root: ProtectProc=invisible hides a unit's processes from other users, not from root.
+    const procs = (await sh('sudo ps -C haproxy,keepalived -o pid=,user=,comm=')).split('\n').map((l) => l.trim().split(/\s+/));
+    const haproxy = procs.filter((p) => p[2] === 'haproxy');
+    expect(haproxy.map((p) => p[1]).sort(), JSON.stringify(procs)).toEqual(['haproxy', 'root']); // master, one worker
+    const caps = async (pid: string) => Object.fromEntries((await sh(`sudo grep ^Cap /proc/${pid}/status`)).split('\n').map((l) => l.split(/:\s+/) as [string, string]));
+    const worker = haproxy.find((p) => p[1] === 'haproxy')?.[0] ?? '';
+    expect(await caps(worker)).toMatchObject({ CapEff: '0000000000000000', CapPrm: '0000000000000000' });
+    // keepalived keeps root, but not the full bounding set (cap_sys_admin, cap_dac_override, … gone).
+    const keepalived = procs.find((p) => p[2] === 'keepalived')?.[0] ?? '';
+    const bound = BigInt(`0x${(await caps(keepalived)).CapBnd}`);
+    expect(bound & (1n << 21n), 'CAP_SYS_ADMIN in keepalived').toBe(0n);
+    expect(bound & (1n << 12n), 'CAP_NET_ADMIN in keepalived').not.toBe(0n);
+    // systemd-analyze security of the node's own systemd, on the installed units.
+    const exposure: Record<string, number> = {};
+    for (const unit of UNIT_NAMES) {
+      const out = await sh(`systemd-analyze security --no-pager ${unit}.service | tail -n 1`);
+      const m = /Overall exposure level for \S+: (\d+\.\d)/.exec(out);
+      expect(m, `${unit}: ${out}`).not.toBeNull();
+      exposure[unit] = Number(m?.[1]);
+    }
+    for (const unit of UNIT_NAMES) expect(exposure[unit], unit).toBeLessThanOrEqual(unitSandbox(unit, nodeLayout()).maxExposure);
+    await mergeBench(benchFile('hardening'), { systemdSecurity: { measuredAt: new Date().toISOString(), image: DEFINITION, exposure } });
+    // The sandboxed helpers do their work: the status publisher writes every second, the track file is 0.
+    expect(await sh('systemctl is-active ober-status.service ober-track.service')).toBe('active\nactive');
+    const age = Number(await sh('echo $(( $(date +%s) - $(stat -c %Y /run/ober/status.json) ))'));
+    expect(age).toBeLessThan(10);
+    expect(await sh('cat /run/ober/haproxy.track')).toBe('0');
   });
 
   it('rendered its configuration into the release tree and loaded its firewall', async () => {

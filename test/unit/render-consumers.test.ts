@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunOptions, type RunResult } from '../../firstboot/lib/exec.js';
 import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
+import { UNIT_NAMES } from '../../firstboot/render/image-files.js';
+import { unitSandbox } from '../../firstboot/render/sandbox.js';
 import { EXAMPLES, EXTRA_CLUSTERS, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { materialize, type Materialized } from '../helpers/materialize.js';
 
@@ -108,6 +110,25 @@ describe('rendered files are accepted by their real consumers', () => {
       // systemd must not kill a soft-stopping HAProxy before hard-stop-after (drainTimeoutSec, default 300 s).
       expect(dropIn).toMatch(/^TimeoutStopSec=330s$/m);
     }
+  });
+
+  it('systemd-analyze security: every unit sandboxed to its bound (firstboot/render/sandbox.ts)', async () => {
+    const c = each('any')()[0];
+    if (!c) throw new Error('no case');
+    const rows: string[] = [];
+    for (const unit of UNIT_NAMES) {
+      const file = `${c.m.layout.unitDir}/${unit}.service`;
+      const r = await check(c, ['systemd-analyze', 'security', '--offline=true', '--no-pager', file]);
+      const m = /Overall exposure level for \S+: (\d+\.\d) (\S+)/.exec(r.stdout);
+      expect(m, `${unit}: ${r.stdout}${r.stderr}`).not.toBeNull();
+      const exposure = Number(m?.[1]);
+      const bound = unitSandbox(unit, c.m.layout);
+      rows.push(`${unit} ${exposure} ${m?.[2]} (bound ${bound.maxExposure})`);
+      expect(exposure, `${unit}: ${r.stdout}`).toBeLessThanOrEqual(bound.maxExposure);
+      // Above MEDIUM only with a written reason.
+      if (bound.maxExposure > 5) expect(bound.why, unit).toBeTruthy();
+    }
+    console.log(`systemd-analyze security (${daemons.kind}): ${rows.join('; ')}`);
   });
 
   it('nft -c accepts the nftables rules', async () => {

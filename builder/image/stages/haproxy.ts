@@ -9,6 +9,7 @@ import { copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { run } from '../../../firstboot/lib/exec.js';
 import { InternalError } from '../../../firstboot/lib/errors.js';
+import { HAPROXY_USER } from '../../../firstboot/model/defaults.js';
 import { canonicalJson, type Json } from '../canonical.js';
 import type { DebianDistribution, ImageDefinition } from '../definition.js';
 import { fetchSource, resolveSources, type ResolvedSource, type SourceStore } from '../sources.js';
@@ -17,7 +18,7 @@ import { hashFile } from '../tree.js';
 import { aptProgressTap, debianBootstrapArgv } from './rootfs.js';
 
 /** Bump when the recipe below changes what it produces. */
-const REVISION = 1;
+const REVISION = 2; // 2: the package makes its haproxy user (sysusers.d + postinst)
 
 /** The .deb's name; it Provides, Conflicts with and Replaces `haproxy`. */
 export const AWSLC_PACKAGE = 'haproxy-awslc';
@@ -218,6 +219,15 @@ mkdir -p /build/pkg/usr/sbin /build/pkg/usr/lib/systemd/system /build/pkg/usr/sh
 install -m 0755 -s haproxy /build/pkg/usr/sbin/haproxy
 # upstream's unit, so the image's services.disable (haproxy.service) finds what it disables
 sed 's|@SBINDIR@|/usr/sbin|g' admin/systemd/haproxy.service.in > /build/pkg/usr/lib/systemd/system/haproxy.service
+# the workers' user (haproxy.cfg: user/group ${HAPROXY_USER}), made by systemd-sysusers as the
+# package is configured: Debian's haproxy, purged for this one, takes its user with it
+mkdir -p /build/pkg/usr/lib/sysusers.d /build/pkg/DEBIAN
+echo 'u ${HAPROXY_USER} - "HAProxy workers" /var/lib/haproxy /usr/sbin/nologin' > /build/pkg/usr/lib/sysusers.d/${AWSLC_PACKAGE}.conf
+printf '#!/bin/sh
+set -e
+if [ "$1" = configure ]; then systemd-sysusers ${AWSLC_PACKAGE}.conf; fi
+' > /build/pkg/DEBIAN/postinst
+chmod 0755 /build/pkg/DEBIAN/postinst
 { echo "HAProxy ${src.version}:"; echo; cat LICENSE; echo; echo "AWS-LC ${awslc.version} (linked statically):"; echo; cat /build/awslc-src/${awslc.tree}/LICENSE; } > /build/pkg/usr/share/doc/${AWSLC_PACKAGE}/copyright
 `;
 }
