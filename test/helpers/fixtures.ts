@@ -1,5 +1,5 @@
 // Shared test fixtures: the example clusters, loaded and resolved the way `ober render` does.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterFile } from '../../firstboot/model/cluster-file.js';
@@ -23,5 +23,7 @@ export async function scratchDir(prefix: string): Promise<{ dir: string; cleanup
   const { mkdir } = await import('node:fs/promises');
   await mkdir(base, { recursive: true, mode: 0o755 });
   const dir = await mkdtemp(path.join(base, `${prefix}-`));
+  // Traversable like a node's root: HAProxy's workers (user haproxy) read the status files in it.
+  await chmod(dir, 0o755);
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
