@@ -49,6 +49,8 @@ interface Needs {
   resources?: boolean;
   /** keepalived may raise its scheduling to real time. */
   realtime?: boolean;
+  /** keepalived writes interface sysctls (promote_secondaries on the VIPs' interface). */
+  tunables?: boolean;
 }
 
 const FAMILIES = {
@@ -69,7 +71,7 @@ function daemon(n: Needs): string[] {
     'PrivateDevices=yes',
     'ProtectControlGroups=yes',
     'ProtectHostname=yes',
-    'ProtectKernelTunables=yes',
+    ...(n.tunables ? [] : ['ProtectKernelTunables=yes']),
     'ProtectProc=invisible',
     ...(n.realtime ? [] : ['RestrictRealtime=yes']),
     ...(n.runsNode ? [] : ['MemoryDenyWriteExecute=yes']),
@@ -100,9 +102,9 @@ export function unitSandbox(unit: Unit, l: Layout): Sandbox {
       return { directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'], writes: [run] }), maxExposure: 3.5 };
     case 'ober-ha':
       // keepalived: VRRP is a raw IP protocol, gratuitous ARP a packet socket, the VIPs netlink
-      // writes; it may raise its own priority. ExecStopPost runs `ober vip-release` (Node.js).
+      // writes, promote_secondaries a sysctl; it may raise its own priority. ExecStopPost runs `ober vip-release` (Node.js).
       return {
-        directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_SYS_NICE'], writes: [run], families: 'inet+packet', runsNode: true, privileged: true, resources: true, realtime: true }),
+        directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_SYS_NICE'], writes: [run], families: 'inet+packet', runsNode: true, privileged: true, resources: true, realtime: true, tunables: true }),
         maxExposure: 4,
       };
     case 'ober-track':
