@@ -120,6 +120,28 @@ describe('image boot (no first-boot program needed)', () => {
     expect(await sh('sudo find /proc/1/fd -lname /dev/watchdog0 | wc -l')).toBe('1');
   });
 
+  it("keeps PID 1's long calls out of an unprivileged user's reach (the watchdog must not be trippable), root keeps them", async () => {
+    // The admin user without sudo: the bus refuses the unit-file scans and dumps (etc/dbus-1/system.d/ober-pid1-limits.conf).
+    for (const cmd of ['systemctl list-unit-files', 'systemctl is-enabled ssh.service', 'systemd-analyze dump']) {
+      const r = await ssh(sshPort, key, user, `${cmd} >/dev/null`, true);
+      expect(r.exitCode, cmd).not.toBe(0);
+      expect(r.stderr, cmd).toMatch(/Access denied|AccessDenied/);
+    }
+    // What stays open to the user, and root's scan: how long each keeps PID 1 busy here (TCG).
+    const timed = async (cmd: string, okCodes = [0]) => {
+      const r = await ssh(sshPort, key, user, `s=$(date +%s%N); ${cmd} >/dev/null; rc=$?; echo $(( ($(date +%s%N) - s) / 1000000 )) $rc`, true);
+      const [ms, rc] = r.stdout.trim().split(' ').map(Number);
+      expect(okCodes, `${cmd} exited ${rc}: ${r.stderr}`).toContain(rc);
+      return ms ?? 0;
+    };
+    const pid1BusyMs = {
+      userListUnitsAll: await timed('systemctl list-units --all --no-pager'),
+      userStatusAll: await timed('systemctl status --all --no-pager', [0, 3]), // 3: some unit is not active
+      rootListUnitFiles: await timed('sudo systemctl list-unit-files --no-pager'),
+    };
+    await mergeBench(benchFile('hardening'), { pid1: { measuredAt: new Date().toISOString(), image: DEFINITION, runtimeWatchdogSeconds: Number(watchdogSeconds()), busyMs: pid1BusyMs } });
+  });
+
   it('locks root, generates its own machine id and SSH host keys', async () => {
     expect((await sh('sudo passwd -S root')).split(' ')[1]).toBe('L');
     expect(await sh('cat /etc/machine-id')).toMatch(/^[0-9a-f]{32}$/);
