@@ -103,6 +103,25 @@ function s3DrillTable(d) {
   return rows.join('\n');
 }
 
+/** The booted node's hardening audits (test/image/boot.test.ts). */
+function hardeningTable(h) {
+  const rows = [];
+  if (h.lynis) rows.push(`| Lynis ${h.lynis.version} hardening index | ${h.lynis.hardeningIndex} (${h.lynis.testsPerformed} tests, ${h.lynis.warnings.length} warnings, ${h.lynis.suggestions.length} suggestions) | ${h.lynis.measuredAt.slice(0, 10)} |`);
+  if (h.sshAudit) {
+    const n = (level) => h.sshAudit.findings.filter((f) => f.level === level).map((f) => f.algorithm);
+    rows.push(`| ssh-audit ${h.sshAudit.version}: fail / warn | ${n('fail').length ? n('fail').join(', ') : 'none'} / ${n('warn').length ? n('warn').join(', ') : 'none'} | ${h.sshAudit.measuredAt.slice(0, 10)} |`);
+  }
+  if (h.systemdSecurity) {
+    const e = Object.entries(h.systemdSecurity.exposure).map(([u, x]) => `${u} ${x}`).join(', ');
+    rows.push(`| systemd-analyze security, exposure (0 safe – 10 unsafe) | ${e} | ${h.systemdSecurity.measuredAt.slice(0, 10)} |`);
+  }
+  if (h.pid1) {
+    const b = h.pid1.commandMs;
+    rows.push(`| calls to PID 1 (TCG), ms: user \`list-units --all\` / user \`status --all\` (many short calls) / root \`list-unit-files\` (one long call; refused to users) | ${b.userListUnitsAll} / ${b.userStatusAll} / ${b.rootListUnitFiles} (runtime watchdog ${h.pid1.runtimeWatchdogSeconds} s) | ${h.pid1.measuredAt.slice(0, 10)} |`);
+  }
+  return ['| audit of the booted node | result | measured |', '|---|---|---|', ...rows].join('\n');
+}
+
 /**
  * Every generated table by name.
  * @param {string} [repo]
@@ -134,6 +153,8 @@ export function benchTables(repo = REPO) {
     const rows = boots.map((b) => `| ${b.firmware}${b.machine ? ` (${b.machine})` : ''} | ${b.accel.toUpperCase()} | ${b.bootToHealthySeconds.toFixed(1)} | ${b.bootToSshSeconds.toFixed(1)} | ${b.at.slice(0, 10)} |`);
     tables['image-boot'] = ['| boot of ' + image.image + ` (${(image.qcow2Bytes / 2 ** 20).toFixed(0)} MiB qcow2) | accel | to /health, s | to SSH, s | measured |`, '|---|---|---|---|---|', ...rows].join('\n');
   }
+  const hardening = readResult(repo, 'hardening.json');
+  tables.hardening = hardening ? hardeningTable(hardening) : '_Not measured yet: `npm run test:image` (test/image/boot.test.ts) writes `test/bench/results/hardening.json` and this table._';
   tables.s3 = s3Table(readResult(repo, 's3.json'));
   tables['s3-drill'] = s3DrillTable(readResult(repo, 's3-drill.json'));
   return tables;

@@ -16,6 +16,7 @@ APT_PACKAGES=(
   ceph-mon ceph-osd radosgw ceph-common awscli s3cmd rclone wrk
   chromium           # the lab's dashboard test: headless Chromium driven by playwright-core
   tmux               # the ober config wizard's test: a real terminal (send-keys, capture-pane)
+  ssh-audit lynis    # the image suite's hardening audit: ssh-audit against the booted node's sshd, Lynis copied into it
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -102,9 +102,11 @@ export function unitSandbox(unit: Unit, l: Layout): Sandbox {
       return { directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_BIND_SERVICE', 'CAP_NET_RAW'], writes: [run] }), maxExposure: 3.5 };
     case 'ober-ha':
       // keepalived: VRRP is a raw IP protocol, gratuitous ARP a packet socket, the VIPs netlink
-      // writes, promote_secondaries a sysctl; it may raise its own priority. ExecStopPost runs `ober vip-release` (Node.js).
+      // writes, promote_secondaries a sysctl; it may raise its own priority. It sets the notify
+      // script's uid and groups before exec even for root (setgroups: "Couldn't setgroups: 0" in the
+      // booted node without CAP_SETGID, and the script never ran). ExecStopPost runs `ober vip-release` (Node.js).
       return {
-        directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_SYS_NICE'], writes: [run], families: 'inet+packet', runsNode: true, privileged: true, resources: true, realtime: true, tunables: true }),
+        directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_SYS_NICE', 'CAP_SETUID', 'CAP_SETGID'], writes: [run], families: 'inet+packet', runsNode: true, privileged: true, resources: true, realtime: true, tunables: true }),
         maxExposure: 4,
       };
     case 'ober-track':

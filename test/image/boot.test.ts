@@ -25,12 +25,15 @@ let sshPort: number;
 let build: BuildReport;
 let bootToHealthySeconds: number | undefined;
 let healthPort: number;
+/** This boot's id: a reset (the watchdog) shows as another one. */
+let bootId: string;
 let bootAnalysis: { summary: string; criticalChain: string[]; blame: string[]; firstboot: string[] } | undefined;
 const user = SEED_USER;
 
 beforeAll(async () => {
   node = await bootSeededNode({ scratchPrefix: 'ober-image-test-' });
   ({ vm, key, sshPort, healthPort, build, bootToHealthySeconds } = node);
+  bootId = (await ssh(sshPort, key, user, 'cat /proc/sys/kernel/random/boot_id')).stdout.trim();
   // Where the boot's time went, for the bench file (the guest's own clock, from kernel start).
   const analyze = async (args: string) => (await ssh(sshPort, key, user, `systemd-analyze ${args} --no-pager`, true)).stdout.trim().split('\n');
   bootAnalysis = {
@@ -127,19 +130,20 @@ describe('image boot (no first-boot program needed)', () => {
       expect(r.exitCode, cmd).not.toBe(0);
       expect(r.stderr, cmd).toMatch(/Access denied|AccessDenied/);
     }
-    // What stays open to the user, and root's scan: how long each keeps PID 1 busy here (TCG).
+    // What stays open to the user, and root's scan: how long each call takes here (TCG). list-unit-files is
+    // one call PID 1 serves without petting the watchdog between; status --all is many short ones.
     const timed = async (cmd: string, okCodes = [0]) => {
       const r = await ssh(sshPort, key, user, `s=$(date +%s%N); ${cmd} >/dev/null; rc=$?; echo $(( ($(date +%s%N) - s) / 1000000 )) $rc`, true);
       const [ms, rc] = r.stdout.trim().split(' ').map(Number);
       expect(okCodes, `${cmd} exited ${rc}: ${r.stderr}`).toContain(rc);
       return ms ?? 0;
     };
-    const pid1BusyMs = {
+    const commandMs = {
       userListUnitsAll: await timed('systemctl list-units --all --no-pager'),
       userStatusAll: await timed('systemctl status --all --no-pager', [0, 3]), // 3: some unit is not active
       rootListUnitFiles: await timed('sudo systemctl list-unit-files --no-pager'),
     };
-    await mergeBench(benchFile('hardening'), { pid1: { measuredAt: new Date().toISOString(), image: DEFINITION, runtimeWatchdogSeconds: Number(watchdogSeconds()), busyMs: pid1BusyMs } });
+    await mergeBench(benchFile('hardening'), { pid1: { measuredAt: new Date().toISOString(), image: DEFINITION, runtimeWatchdogSeconds: Number(watchdogSeconds()), commandMs } });
   });
 
   it('locks root, generates its own machine id and SSH host keys', async () => {
@@ -262,6 +266,52 @@ describe('first boot: the seed became a serving node', () => {
     await waitFor('HAProxy /health 200 after ober start', () => healthOk(healthPort), 120_000, node!.alive);
     await waitFor('the VIP back on the interface', async () => ((await sh('ip -o -4 addr show to 10.0.2.100/32')) !== '' ? true : undefined), 60_000, node!.alive);
     expect((await ssh(sshPort, key, user, `systemctl is-active ${units}`, true)).stdout.trim().split('\n')).toEqual(['active', 'active']);
+  });
+});
+
+// The hardening audits an operator would run: ssh-audit from outside (Debian's, on this host),
+// Lynis inside (Debian's package, copied in: the image does not ship it). Both recorded in
+// test/bench/results/hardening.json; the node must still be alive and serving after Lynis.
+describe('hardening audits of the booted node', () => {
+  it('ssh-audit: no algorithm it fails', async () => {
+    const r = await run(['ssh-audit', '-n', '-p', String(sshPort), '127.0.0.1'], { allowFailure: true, timeoutMs: 120_000 });
+    const findings = r.stdout.split('\n').flatMap((l) => {
+      const m = /^\((kex|key|enc|mac)\) (\S+)\s+-- \[(fail|warn)\] (.*)$/.exec(l.trim());
+      return m ? [{ kind: m[1], algorithm: m[2], level: m[3], note: m[4] }] : [];
+    });
+    expect(r.stdout, r.stderr).toMatch(/\(key\) ssh-ed25519/);
+    await mergeBench(benchFile('hardening'), { sshAudit: { measuredAt: new Date().toISOString(), image: DEFINITION, version: (await run(['dpkg-query', '-W', '-f', '${Version}', 'ssh-audit'])).stdout, findings } });
+    expect(findings.filter((f) => f.level === 'fail')).toEqual([]);
+  });
+
+  it('Lynis: the hardening index and its findings are recorded; the node serves on after the audit', async () => {
+    // Standalone layout (lynis, include/, db/, plugins/, default.prf), owned by root as Lynis demands.
+    const tar = await run(['sh', '-c', 'cd /usr/share/lynis && tar -cz include db plugins -C /usr/sbin lynis -C /etc/lynis default.prf | base64 -w0']);
+    const install = await run([...sshArgv(sshPort, key, user), 'sudo rm -rf /tmp/lynis && sudo mkdir -m 0700 /tmp/lynis && base64 -d | sudo tar -xz --no-same-owner -C /tmp/lynis'], { input: tar.stdout, timeoutMs: 120_000 });
+    expect(install.exitCode).toBe(0);
+    const t0 = Date.now();
+    const audit = await run([...sshArgv(sshPort, key, user), 'cd /tmp/lynis && sudo sh ./lynis audit system --quick --no-colors --profile ./default.prf --logfile /tmp/lynis/log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; sudo cat /tmp/lynis/report.dat'], { allowFailure: true, timeoutMs: 30 * 60_000 });
+    const seconds = Math.round((Date.now() - t0) / 1000);
+    const report = audit.stdout.split('\n');
+    const values = (k: string) => report.filter((l) => l.startsWith(`${k}=`)).map((l) => l.slice(k.length + 1));
+    const index = Number(values('hardening_index')[0]);
+    expect(Number.isInteger(index), audit.stdout.slice(-2000) + audit.stderr).toBe(true);
+    const finding = (l: string) => ({ id: l.split('|')[0], text: l.split('|')[1] });
+    await mergeBench(benchFile('hardening'), {
+      lynis: {
+        measuredAt: new Date().toISOString(),
+        image: DEFINITION,
+        version: values('lynis_version')[0],
+        hardeningIndex: index,
+        testsPerformed: Number(values('lynis_tests_done')[0]),
+        seconds,
+        warnings: values('warning[]').map(finding),
+        suggestions: values('suggestion[]').map(finding),
+      },
+    });
+    // Lynis runs root's systemctl list-unit-files and friends: the node must not have been reset.
+    expect(await sh('cat /proc/sys/kernel/random/boot_id')).toBe(bootId);
+    expect(await healthOk(healthPort)).toBe(true);
   });
 });
 
