@@ -31,13 +31,16 @@ export const HARDENING: readonly HardeningRule[] = [
   { key: anyIf('ipv4', 'accept_redirects'), image: '0', keeps: (v) => v === 0, why: 'routes come from BGP/VRRP, never from ICMP redirects on the wire' },
   { key: anyIf('ipv6', 'accept_redirects'), image: '0', keeps: (v) => v === 0, why: 'routes never come from ICMP redirects on the wire' },
   { key: anyIf('ipv4', 'send_redirects'), image: '0', keeps: (v) => v === 0, why: 'the node is not a router and tells nobody where to send traffic' },
+  { key: anyIf('ipv6', 'accept_source_route'), image: '0', keeps: (v) => v <= 0, why: 'no source-routed packets steering around the firewall' },
+  { key: anyIf('ipv4', 'log_martians'), image: '1', keeps: (v) => v === 1, why: 'packets with impossible sources (spoofing, misrouting) leave a trace' },
+  { key: exact('kernel.perf_event_paranoid'), image: '3', keeps: (v) => v >= 3, why: 'no performance counters for unprivileged users (a side channel and a kernel attack surface)' },
   { key: anyIf('ipv4', 'accept_source_route'), image: '0', keeps: (v) => v === 0, why: 'no source-routed packets steering around the firewall' },
   { key: exact('net.ipv4.tcp_syncookies'), image: '1', keeps: (v) => v >= 1, why: 'SYN floods cannot fill the accept queue' },
   { key: /^net\.ipv4\.conf\.(all|default)\.rp_filter$/, image: '2', keeps: (v) => v >= 1, why: 'spoofed sources from the wrong side are dropped' },
   { key: exact('fs.protected_symlinks'), image: '1', keeps: (v) => v >= 1, why: 'no symlink races in sticky directories such as /tmp' },
   { key: exact('fs.protected_hardlinks'), image: '1', keeps: (v) => v >= 1, why: 'no hard links to files the user cannot write' },
-  { key: exact('fs.protected_fifos'), image: '1', keeps: (v) => v >= 1, why: 'no FIFO spoofing in sticky directories' },
-  { key: exact('fs.protected_regular'), image: '1', keeps: (v) => v >= 1, why: 'no regular-file spoofing in sticky directories' },
+  { key: exact('fs.protected_fifos'), image: '2', keeps: (v) => v >= 2, why: 'no FIFO spoofing in sticky directories, group-writable ones included' },
+  { key: exact('fs.protected_regular'), image: '2', keeps: (v) => v >= 2, why: 'no regular-file spoofing in sticky directories, group-writable ones included' },
   { key: exact('fs.suid_dumpable'), image: '0', keeps: (v) => v === 0, why: 'set-uid programs leave no core dumps with their secrets' },
 ];
 

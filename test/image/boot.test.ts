@@ -270,7 +270,7 @@ describe('first boot: the seed became a serving node', () => {
 });
 
 // The hardening audits an operator would run: ssh-audit from outside (Debian's, on this host),
-// Lynis inside (Debian's package, copied in: the image does not ship it). Both recorded in
+// Lynis inside (Debian's package, copied in: the image does not ship it; opt-in, see below). Both recorded in
 // test/bench/results/hardening.json; the node must still be alive and serving after Lynis.
 describe('hardening audits of the booted node', () => {
   it('ssh-audit: no algorithm it fails', async () => {
@@ -284,13 +284,15 @@ describe('hardening audits of the booted node', () => {
     expect(findings.filter((f) => f.level === 'fail')).toEqual([]);
   });
 
-  it('Lynis: the hardening index and its findings are recorded; the node serves on after the audit', async () => {
+  // Opt-in (OBER_LYNIS=1, `npm run audit:image`): Lynis takes ~18 min under TCG here (1073 s on
+  // 2026-12-03; its certificate scan and dpkg checks alone ~5 min), more than CI's budget allows.
+  it.skipIf(!process.env.OBER_LYNIS)('Lynis: the hardening index and its findings are recorded; the node serves on after the audit', async () => {
     // Standalone layout (lynis, include/, db/, plugins/, default.prf), owned by root as Lynis demands.
-    const tar = await run(['sh', '-c', 'cd /usr/share/lynis && tar -cz include db plugins -C /usr/sbin lynis -C /etc/lynis default.prf | base64 -w0']);
+    const tar = await run(['sh', '-c', 'cd /usr/share/lynis && tar -cz include db -C /usr/sbin lynis -C /etc/lynis plugins default.prf | base64 -w0']);
     const install = await run([...sshArgv(sshPort, key, user), 'sudo rm -rf /tmp/lynis && sudo mkdir -m 0700 /tmp/lynis && base64 -d | sudo tar -xz --no-same-owner -C /tmp/lynis'], { input: tar.stdout, timeoutMs: 120_000 });
     expect(install.exitCode).toBe(0);
     const t0 = Date.now();
-    const audit = await run([...sshArgv(sshPort, key, user), 'cd /tmp/lynis && sudo sh ./lynis audit system --quick --no-colors --profile ./default.prf --logfile /tmp/lynis/log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; sudo cat /tmp/lynis/report.dat'], { allowFailure: true, timeoutMs: 30 * 60_000 });
+    const audit = await run([...sshArgv(sshPort, key, user), "sudo sh -c 'cd /tmp/lynis && sh ./lynis audit system --quick --no-colors --profile ./default.prf --logfile /tmp/lynis/log --report-file /tmp/lynis/report.dat >/dev/null 2>&1; cat /tmp/lynis/report.dat'"], { allowFailure: true, timeoutMs: 30 * 60_000 });
     const seconds = Math.round((Date.now() - t0) / 1000);
     const report = audit.stdout.split('\n');
     const values = (k: string) => report.filter((l) => l.startsWith(`${k}=`)).map((l) => l.slice(k.length + 1));
