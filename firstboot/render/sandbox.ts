@@ -94,8 +94,11 @@ export function unitSandbox(unit: Unit, l: Layout): Sandbox {
       return { directives: daemon({ caps: ['CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN', 'CAP_SETUID', 'CAP_SETGID', 'CAP_KILL', 'CAP_SYS_RESOURCE'], writes: [run], privileged: true, resources: true }), maxExposure: 3.5 };
     case 'ober-bgp':
       // ExaBGP never listens (tcp.bind is empty): outbound BGP needs no privilege, nor does the TCP
-      // MD5 option. Its health processes are `ober health` (Node.js).
-      return { directives: daemon({ caps: [], writes: [run], runsNode: true }), maxExposure: 3 };
+      // MD5 option. Its health processes are `ober health` (Node.js). It always "drops" to its
+      // daemon user, root here: setgid(0)/setuid(0), which a root without capabilities may call
+      // for its own ids, but which the @privileged filter refused, and ExaBGP then "refusing to
+      // run as root" exited (reactor/loop.py, reactor/daemon.py drop_privileges).
+      return { directives: daemon({ caps: [], writes: [run], runsNode: true, privileged: true }), maxExposure: 3 };
     case 'ober-bfd':
       // BIRD: BFD's UDP ports 3784/3785 are below 1024; raw and admin for its sockets and the
       // interface scan (the three capabilities Debian's bird2 unit grants).
