@@ -182,16 +182,29 @@ export function fillReadme(readme, tables) {
   return { text, problems };
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const file = path.join(REPO, 'README.md');
+/**
+ * Rewrites README.md's bench tables from the results (what every writer of test/bench/results calls
+ * after writing, so a test run never leaves the README disagreeing with the JSON). Returns whether
+ * the file changed and the problems found.
+ */
+export function writeReadmeTables(repo = REPO) {
+  const file = path.join(repo, 'README.md');
   const readme = readFileSync(file, 'utf8');
-  const { text, problems } = fillReadme(readme, benchTables());
-  for (const p of problems) process.stderr.write(`${p}\n`);
+  const { text, problems } = fillReadme(readme, benchTables(repo));
+  if (text !== readme) writeFileSync(file, text);
+  return { changed: text !== readme, problems };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   if (process.argv.includes('--check')) {
+    const readme = readFileSync(path.join(REPO, 'README.md'), 'utf8');
+    const { text, problems } = fillReadme(readme, benchTables());
+    for (const p of problems) process.stderr.write(`${p}\n`);
     if (text !== readme) process.stderr.write('README.md: the bench tables differ from test/bench/results/*.json; run node scripts/bench-tables.mjs\n');
     process.exitCode = text !== readme || problems.length ? 1 : 0;
-  } else if (text !== readme) {
-    writeFileSync(file, text);
-    process.stderr.write('README.md: bench tables rewritten\n');
+  } else {
+    const { changed, problems } = writeReadmeTables();
+    for (const p of problems) process.stderr.write(`${p}\n`);
+    if (changed) process.stderr.write('README.md: bench tables rewritten\n');
   }
 }
