@@ -17,6 +17,7 @@ APT_PACKAGES=(
   chromium           # the lab's dashboard test: headless Chromium driven by playwright-core
   tmux               # the ober config wizard's test: a real terminal (send-keys, capture-pane)
   ssh-audit lynis    # the image suite's hardening audit: ssh-audit against the booted node's sshd, Lynis copied into it
+  nghttp2-client     # bench:tls: h2load opens the full and resumed TLS handshakes
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
