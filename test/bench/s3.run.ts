@@ -66,7 +66,8 @@ async function measure(t: Target, round: number): Promise<void> {
   const wrk = async (args: string[]) => {
     const r = await sh(['wrk', '-t', '2', '-c', '16', '-d', `${SMALL_SECONDS}s`, '--latency', ...args]);
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
-    const p50 = /50%\s+(\S+)/.exec(r.stdout)?.[1];
+    // the latency distribution's own line (a "…50%" of the thread stats above it matched before)
+    const p50 = /^\s*50%\s+(\S+)$/m.exec(r.stdout)?.[1];
     const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
     const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1];
     return { rps, p50, non2xx, errors, requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
