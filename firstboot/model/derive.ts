@@ -6,7 +6,7 @@ import { notAdmitted, parseAddressList, parseServerList, type AddressEntry } fro
 import { DEFAULT_SYSCTL, vridOf } from './defaults.js';
 import { hostPart, parseCidr } from './net.js';
 import { assignVips, priorityOf, TRACK_WEIGHT } from './ownership.js';
-import { sysctlValueText, type Cluster, type NeighborSpec, type NodeSpec } from './schema.js';
+import { KEEPALIVED_DEFAULTS, sysctlValueText, type Cluster, type NeighborSpec, type NodeSpec } from './schema.js';
 
 export type Mode = Cluster['mode'];
 
@@ -128,7 +128,8 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
   };
 
   const mode = cluster.mode;
-  const ifname = self.overrides?.keepalived?.interface ?? cluster.keepalived?.interface ?? 'eth0';
+  const vrrp = cluster.keepalived ?? KEEPALIVED_DEFAULTS;
+  const ifname = self.overrides?.keepalived?.interface ?? vrrp.interface;
   const address = cidr.address;
 
   // --- backends (names stay names: HAProxy resolves them itself and follows DNS changes)
@@ -164,7 +165,7 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
     return {
       ...base,
       vrrp: {
-        vrid: vridOf(v, i, cluster.keepalived?.vridBase),
+        vrid: vridOf(v, i, vrrp.vridBase),
         owner: r.ranking[0] ?? '',
         priority: priorityOf(rank),
         ranking: r.ranking,
@@ -229,8 +230,8 @@ export function deriveNode(cluster: Cluster, nodeName: string, opts: DeriveOptio
       ? {
           keepalived: {
             interface: ifname,
-            unicast: (cluster.keepalived?.transport ?? 'unicast') === 'unicast',
-            advertIntervalMs: cluster.keepalived?.advertIntervalMs ?? 150,
+            unicast: vrrp.transport === 'unicast',
+            advertIntervalMs: vrrp.advertIntervalMs,
             trackWeight: TRACK_WEIGHT,
           },
         }

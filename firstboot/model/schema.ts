@@ -155,6 +155,9 @@ const keepalived = z.strictObject({
   vridBase: intIn(1, 255).default(DEFAULT_VRID_BASE),
 });
 
+/** The keepalived section's defaults, for a cluster file without one (the schema is their one source). */
+export const KEEPALIVED_DEFAULTS = keepalived.parse({});
+
 const vip = z.strictObject({
   name,
   address: ipv4,
