@@ -75,9 +75,17 @@ exec chroot "$top/r" "$@"
 `;
 
 export function imageDaemons(tree: ImageTree): DaemonRoot {
+  return chrootDaemons(tree, `image ${tree.id} ${tree.version} (${tree.dir})`);
+}
+
+/**
+ * Programs of any tree laid out as a customize entry (`root/` and `var/` under `tree.dir`), run
+ * as imageDaemons runs the image's: e.g. the lab's Ceph from a Debian root of its own (ceph-root.ts).
+ */
+export function chrootDaemons(tree: ImageTree, label: string): DaemonRoot {
   return {
     kind: 'image',
-    label: `image ${tree.id} ${tree.version} (${tree.dir})`,
+    label,
     tree,
     wrap(argv, binds = []) {
       mkdirSync(MOUNT_POINT, { recursive: true });

@@ -2,13 +2,20 @@
 // built by hand inside one network namespace (no systemd, no cephadm, no mgr). The RGWs listen on
 // the backend namespace's addresses; mon and OSD stay on that namespace's loopback.
 //
+// Every Ceph program (ceph-authtool, monmaptool, ceph-mon, ceph-osd, ceph, radosgw-admin, radosgw)
+// runs through a DaemonRoot: the host's packages by default (Debian 12: Ceph 16.2), or a Debian
+// root of their own by chroot (ceph-root.ts, OBER_CEPH=trixie: Ceph 18.2), the cluster's directory
+// bound in at the same path.
+//
 // Built after shared/ceph-rgw (a hand-made reference); its measured pitfalls are cited as
 // "ceph note N" (shared/ceph-rgw/NOTES.md). Every process is started through the Lab, so teardown
 // stops it by PID whatever happens.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
+import semver from 'semver';
 import { requireTools, run, type ToolRequirement } from '../../firstboot/lib/exec.js';
+import { hostDaemons, type DaemonRoot } from '../image/image-root.js';
 import { signal, sleep, type Lab, type LabProcess } from './netns.js';
 
 export const CEPH_TOOLS: ToolRequirement[] = [
@@ -30,6 +37,8 @@ export interface CephOptions {
   memstoreGiB?: number;
   /** Extra options of the beast frontend (`rgw_frontends`), e.g. `tcp_nodelay=1`. */
   rgwFrontendOptions?: string;
+  /** Whose Ceph programs run (default: the host's); see ceph-root.ts. */
+  daemons?: DaemonRoot;
   log?: (msg: string) => void;
 }
 
@@ -49,7 +58,10 @@ export class CephCluster {
     readonly opts: CephOptions,
     readonly conf: string,
     readonly credentials: S3Credentials,
+    /** What `ceph --version` says, e.g. 16.2.15 or 18.2.7. */
     readonly version: string,
+    /** Whose Ceph programs run (`daemons.label` names them). */
+    readonly daemons: DaemonRoot,
   ) {}
 
   /** `http://address:port` of each radosgw. */
@@ -58,33 +70,40 @@ export class CephCluster {
   }
 
   static async start(lab: Lab, opts: CephOptions): Promise<CephCluster> {
-    await requireTools(CEPH_TOOLS);
+    const daemons = opts.daemons ?? hostDaemons('the host’s Ceph packages');
+    // a chroot root brings its own programs (ceph-root.ts checks unshare and chroot)
+    if (daemons.kind === 'host') await requireTools(CEPH_TOOLS);
     const log = opts.log ?? (() => {});
     const dir = opts.dir;
+    const w = cephWrap(daemons, dir);
     const conf = path.join(dir, 'ceph.conf');
     const keyring = path.join(dir, 'keyring');
     for (const d of ['mon.a', 'osd.0', 'run', 'log', 'crash']) await mkdir(path.join(dir, d), { recursive: true });
     const fsid = randomUUID();
     await writeFile(conf, cephConf(dir, fsid, opts));
-    const exec = (argv: string[], timeoutMs = 60_000) => lab.exec(opts.ns, argv, { timeoutMs });
-    const version = (await run(['ceph', '--version'])).stdout.trim().split(' ').slice(2, 3).join('');
+    const exec = (argv: string[], timeoutMs = 60_000) => lab.exec(opts.ns, w(argv), { timeoutMs });
+    const version = parseCephVersion((await run(w(['ceph', '--version']))).stdout);
 
-    await run(['ceph-authtool', '--create-keyring', keyring, '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
-    await run(['ceph-authtool', keyring, '--gen-key', '-n', 'client.admin', '--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow *']);
-    await run(['ceph-authtool', keyring, '--gen-key', '-n', 'osd.0', '--cap', 'mon', 'allow profile osd', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow profile osd']);
-    await run(['monmaptool', '--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, path.join(dir, 'monmap')]);
-    await run(['ceph-mon', '-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', keyring]);
-    log(`ceph ${version}: monitor`);
-    lab.spawn(opts.ns, 'ceph-mon', ['ceph-mon', '-c', conf, '-i', 'a', '-f']);
+    await run(w(['ceph-authtool', '--create-keyring', keyring, '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']));
+    await run(w(['ceph-authtool', keyring, '--gen-key', '-n', 'client.admin', '--cap', 'mon', 'allow *', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow *']));
+    await run(w(['ceph-authtool', keyring, '--gen-key', '-n', 'osd.0', '--cap', 'mon', 'allow profile osd', '--cap', 'osd', 'allow *', '--cap', 'mgr', 'allow profile osd']));
+    await run(w(['monmaptool', '--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, path.join(dir, 'monmap')]));
+    await run(w(['ceph-mon', '-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', keyring]));
+    log(`ceph ${version} (${daemons.label}): monitor`);
+    lab.spawn(opts.ns, 'ceph-mon', w(['ceph-mon', '-c', conf, '-i', 'a', '-f']));
     const ceph = (...args: string[]) => exec(['timeout', '20', 'ceph', '--connect-timeout', '10', '-c', conf, ...args]);
     await until(async () => (await ceph('mon', 'stat').catch(() => undefined)) !== undefined, 60_000, 'the Ceph monitor');
 
     const osdUuid = randomUUID();
     await ceph('osd', 'new', osdUuid, '0');
     await exec(['ceph-osd', '-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid]);
-    log('OSD (memstore)');
-    lab.spawn(opts.ns, 'ceph-osd', ['ceph-osd', '-c', conf, '-i', '0', '-f']);
+    log('OSD');
+    lab.spawn(opts.ns, 'ceph-osd', w(['ceph-osd', '-c', conf, '-i', '0', '-f']));
     await until(async () => ((await ceph('osd', 'stat', '-f', 'json').catch(() => undefined))?.stdout ?? '').includes('"num_up_osds":1'), 90_000, 'the Ceph OSD');
+    // what the OSD says it runs on: a release without memstore would fail here, not at the first PUT
+    const objectstore = (JSON.parse((await ceph('osd', 'metadata', '0', '-f', 'json')).stdout) as { osd_objectstore?: string }).osd_objectstore;
+    if (objectstore !== 'memstore') throw new Error(`the lab's OSD runs on ${objectstore ?? 'an unknown objectstore'}, not memstore (ceph ${version})`);
+    log('OSD up (memstore)');
 
     for (let i = 0; i < opts.rgw.length; i++) {
       await mkdir(path.join(dir, `rgw.${i}`), { recursive: true });
@@ -94,7 +113,7 @@ export class CephCluster {
     // together do not race to create them (ceph note 7).
     const credentials: S3Credentials = { accessKeyId: randomBytes(10).toString('hex').toUpperCase(), secretAccessKey: randomBytes(20).toString('hex'), region: REGION };
     await exec(['timeout', '90', 'radosgw-admin', '-c', conf, 'user', 'create', '--uid=test', '--display-name=Lab', `--access-key=${credentials.accessKeyId}`, `--secret-key=${credentials.secretAccessKey}`], 100_000);
-    const cluster = new CephCluster(lab, opts, conf, credentials, version);
+    const cluster = new CephCluster(lab, opts, conf, credentials, version, daemons);
     log(`${opts.rgw.length} radosgw`);
     for (let i = 0; i < opts.rgw.length; i++) cluster.startRgw(i);
     for (let i = 0; i < opts.rgw.length; i++) await cluster.waitRgw(i);
@@ -106,7 +125,8 @@ export class CephCluster {
     if (!r) throw new Error(`no radosgw ${i}`);
     const dir = path.join(this.opts.dir, `rgw.${i}`);
     const frontend = `beast endpoint=${r.address}:${r.port}${this.opts.rgwFrontendOptions ? ` ${this.opts.rgwFrontendOptions}` : ''}`;
-    const p = this.lab.spawn(this.opts.ns, `rgw.${i}`, ['radosgw', '-c', this.conf, '-n', `client.rgw.${i}`, '-k', path.join(dir, 'keyring'), '-f', '--rgw-data', dir, '--rgw-frontends', frontend]);
+    const argv = ['radosgw', '-c', this.conf, '-n', `client.rgw.${i}`, '-k', path.join(dir, 'keyring'), '-f', '--rgw-data', dir, '--rgw-frontends', frontend];
+    const p = this.lab.spawn(this.opts.ns, `rgw.${i}`, cephWrap(this.daemons, this.opts.dir)(argv));
     this.rgwProcs[i] = p;
     return p;
   }
@@ -143,6 +163,31 @@ export class CephCluster {
   rgwLog(i: number): Promise<string> {
     return readFile(path.join(this.opts.dir, 'log', `client.rgw.${i}.log`), 'utf8').catch(() => '');
   }
+}
+
+/** argv that runs a Ceph program with `daemons`' programs, the cluster directory `dir` bound in. */
+export function cephWrap(daemons: DaemonRoot, dir: string): (argv: readonly string[]) => string[] {
+  return (argv) => daemons.wrap(argv, [dir]);
+}
+
+/** `ceph version 18.2.7 (6b0e98…) reef (stable)` → `18.2.7`. */
+export function parseCephVersion(out: string): string {
+  const m = /^ceph version (\d+\.\d+\.\d+)/m.exec(out);
+  if (!m?.[1]) throw new Error(`not a ceph --version line: ${out.trim().slice(0, 200)}`);
+  return m[1];
+}
+
+/**
+ * Whether RGW of this Ceph version accepts aws-chunked uploads with a trailing checksum
+ * (x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER), which current SDKs send for streamed
+ * bodies. Older RGW answers 411 MissingContentLength. Support came with upstream Ceph PR 54856
+ * (main, so 19.x on), backported to Reef by PR 58435 (merged after 18.2.4, so 18.2.5 on); Quincy
+ * has no backport. Run in this lab: 16.2.15 (411) and 18.2.7 (accepted).
+ */
+export function rgwAcceptsChecksumTrailers(version: string): boolean {
+  const v = semver.coerce(version);
+  if (!v) throw new Error(`not a Ceph version: ${version}`);
+  return v.major >= 19 || (v.major === 18 && semver.gte(v, '18.2.5'));
 }
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
