@@ -9,7 +9,7 @@ import type { Register } from '../lib/program.js';
 import { nodeData, vendorDataSnippet } from '../model/node-data.js';
 import { renderNode } from '../render/index.js';
 import { writeRenderedFiles } from '../render/files.js';
-import { choiceFlag, targetFlag } from '../lib/flags.js';
+import { choiceFlag, manifestHaproxyVersion, targetFlag } from '../lib/flags.js';
 
 function reportWarnings(out: Output, warnings: ConfigIssue[]): void {
   for (const w of warnings) out.warn(`${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
@@ -43,9 +43,12 @@ const registerRender: Register = (program, ctx) => {
     .option('-n, --node <name>', 'node to render (default: every node, each under <out>/<node>)')
     .option('-o, --out <dir>', 'output directory (omit with --json to only list the files)')
     .option('--target <family>', 'image family: debian or rhel', 'debian')
-    .action(async (opts: { cluster: string; node?: string; out?: string; target: string }, cmd: Command) => {
+    .option('--haproxy-version <x.y>', 'render for this HAProxy version (default: the family default, Debian 13: 3.0)')
+    .option('--manifest <file>', "render for the image this manifest describes (its versions.haproxy; build-image writes it)")
+    .action(async (opts: { cluster: string; node?: string; out?: string; target: string; haproxyVersion?: string; manifest?: string }, cmd: Command) => {
       const out = ctx.output(cmd);
-      const target = targetFlag(opts.target, 'ober render');
+      if (opts.manifest && opts.haproxyVersion) throw new ConfigError('ober render', [{ path: '--manifest', message: 'and --haproxy-version both name the HAProxy version', hint: 'give one of them' }]);
+      const target = targetFlag(opts.target, 'ober render', opts.manifest ? await manifestHaproxyVersion(opts.manifest, 'ober render') : opts.haproxyVersion);
       if (!opts.out && !out.json) {
         throw new ConfigError('ober render', [{ path: '--out', message: 'is required (or use --json to list the files)', hint: 'ober render --cluster FILE --node NAME --out DIR' }]);
       }

@@ -5,7 +5,7 @@ import { firstboot, recordUnfinished } from '../boot/firstboot.js';
 import { systemdActions } from '../boot/system-actions.js';
 import { ConfigError, formatIssues } from '../lib/errors.js';
 import type { Register } from '../lib/program.js';
-import { targetFlag } from '../lib/flags.js';
+import { installedTarget, targetFlag } from '../lib/flags.js';
 
 export const registerFirstboot: Register = (program, ctx) => {
   program
@@ -14,8 +14,9 @@ export const registerFirstboot: Register = (program, ctx) => {
     .option('-m, --metadata <path>', 'metadata directory, ISO image or ober YAML file (default: the Proxmox cloud-init drive)')
     .option('--no-start', 'install the files only: no sysctl, firewall or systemd changes')
     .option('--target <family>', 'image family: debian or rhel', 'debian')
+    .option('--haproxy-version <x.y>', "render for this HAProxy version (default: the installed haproxy's, `haproxy -v`)")
     .option('--record-unfinished', "after the unit ended (ExecStopPost): record a run that was killed before it recorded anything")
-    .action(async (opts: { metadata?: string; start: boolean; target: string; recordUnfinished?: boolean }, cmd: Command) => {
+    .action(async (opts: { metadata?: string; start: boolean; target: string; haproxyVersion?: string; recordUnfinished?: boolean }, cmd: Command) => {
       const out = ctx.output(cmd);
       const layout = ctx.layout(cmd);
       if (opts.recordUnfinished) {
@@ -23,7 +24,13 @@ export const registerFirstboot: Register = (program, ctx) => {
         if (message) process.stderr.write(`ober firstboot: FAILED — this node serves nothing:\n  ${message}\n`);
         return;
       }
-      const target = targetFlag(opts.target, 'ober firstboot');
+      // Version-dependent features follow the HAProxy this image ships: the node asks its own.
+      let target = targetFlag(opts.target, 'ober firstboot', opts.haproxyVersion);
+      if (opts.haproxyVersion === undefined) {
+        const installed = await installedTarget(target);
+        target = installed.target;
+        if (installed.warning) out.warn(installed.warning);
+      }
       try {
         const { record } = await firstboot({
           layout,

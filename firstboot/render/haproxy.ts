@@ -6,6 +6,7 @@ import { duration, type RenderContext } from './context.js';
 import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
 import { TEMPLATES } from './templates.js';
+import { atLeast } from './target.js';
 
 export interface HaproxyView {
   header: string;
@@ -49,16 +50,20 @@ export const HAPROXY_BUFSIZE = 32_768;
 /** Whitelist ACL files in layout.haproxyAclDir, by whitelist key: `ober sync` replaces them at run time. */
 export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monitoring.acl' } as const;
 
+/** HAProxy's own ACME client (the `acme` section) exists from this version on. */
+const ACME_SINCE: [number, number] = [3, 2];
+
 export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFile[] {
   const { layout } = ctx;
   const caNames = caCertificateNames(node);
   const acme = node.certificates.findIndex((c) => c.acme);
   if (acme >= 0) {
-    const [maj, min] = ctx.target.haproxyVersion;
+    const version = ctx.target.haproxyVersion.join('.');
+    const why = atLeast(ctx.target.haproxyVersion, ACME_SINCE) ? `HAProxy ${version} has an ACME client, which the renderer does not drive yet` : `this image has HAProxy ${version}; HAProxy's ACME client needs ${ACME_SINCE.join('.')} or later`;
     throw new ConfigError('cluster', [
       {
         path: `certificates[${acme}].acme`,
-        message: `ACME certificates are not rendered yet (this image has HAProxy ${maj}.${min}; HAProxy's ACME client needs 3.2 or later)`,
+        message: `ACME certificates are not rendered yet (${why})`,
         hint: 'provide the certificate as a PEM file (file:) for now',
       },
     ]);

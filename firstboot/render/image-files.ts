@@ -6,7 +6,7 @@ import { OBER_VERSION } from '../version.js';
 import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
 import { unitSandbox } from './sandbox.js';
-import { DEBIAN_12, type Target } from './target.js';
+import { DEBIAN_13, type Target } from './target.js';
 import { TEMPLATES } from './templates.js';
 
 export interface ImageFilesOptions {
@@ -47,7 +47,7 @@ export const SERVING_UNIT_ORDERING = [
 ].join('\n');
 
 export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
-  const target = opts.target ?? DEBIAN_12;
+  const target = opts.target ?? DEBIAN_13;
   const l = opts.layout ?? nodeLayout();
   const header = `Part of the Herr Ober image (ober ${OBER_VERSION}). Do not edit: the root file system is read-only.`;
   const view = {

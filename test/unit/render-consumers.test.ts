@@ -3,13 +3,15 @@
 // are the IMAGE's (chroot into the newest built image tree, builder/image/image-root.ts) when one
 // exists and this runs as root; otherwise the host's, and the output says so.
 import { parseEnvFile } from '../../firstboot/lib/env-file.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunOptions, type RunResult } from '../../firstboot/lib/exec.js';
 import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { UNIT_NAMES } from '../../firstboot/render/image-files.js';
+import { renderNode } from '../../firstboot/render/index.js';
+import { DEBIAN_13, parseHaproxyVersion, withHaproxyVersion } from '../../firstboot/render/target.js';
 import { unitSandbox } from '../../firstboot/render/sandbox.js';
 import { EXAMPLES, EXTRA_CLUSTERS, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { materialize, type Materialized } from '../helpers/materialize.js';
@@ -62,6 +64,24 @@ describe('rendered files are accepted by their real consumers', () => {
       for (const line of cfg.split('\n').filter((l) => l.includes('http-check send'))) {
         expect(line).toMatch(/ver HTTP\/1\.1 hdr Host \S+$|ver HTTP\/1\.0$/);
       }
+    }
+  });
+
+  // Rendering follows the HAProxy version of the target image (ober render --manifest/--haproxy-version,
+  // the node's own `haproxy -v`). The Debian 12 image ships the host's HAProxy (bookworm: 2.6): what
+  // is rendered for that version must pass that binary, as the image's 3.0 passes the 3.0 rendering.
+  it("haproxy.cfg rendered for the host's HAProxy version (bookworm's 2.6, the Debian 12 image's) passes the host's haproxy -c", async () => {
+    const v = parseHaproxyVersion((await run(['haproxy', '-v'])).stdout);
+    expect(v, 'haproxy -v of the host').toBeDefined();
+    const target = withHaproxyVersion(DEBIAN_13, v ?? [0, 0]);
+    console.log(`render-consumers: the host's HAProxy ${target.haproxyVersion.join('.')} checks haproxy.cfg rendered for ${target.haproxyVersion.join('.')}`);
+    for (const c of each('any')()) {
+      const cfg = renderNode(c.m.node, { layout: c.m.layout, target }).find((f) => f.path === c.m.layout.haproxyCfg);
+      expect(cfg).toBeDefined();
+      const file = path.join(c.root, 'haproxy-host-version.cfg');
+      await writeFile(file, cfg?.content ?? '');
+      const r = await run(['haproxy', '-c', '-f', file], { allowFailure: true });
+      expect(r.exitCode, `${c.example} ${c.node}: ${r.stdout}${r.stderr}`).toBe(0);
     }
   });
 
