@@ -37,7 +37,9 @@ export interface ProgressOptions {
 export function createProgress(opts: ProgressOptions = {}): Progress {
   const stream = opts.stream ?? process.stderr;
   if (opts.quiet) return { steps: (_s, work) => work(() => {}) };
-  const renderer = opts.renderer ?? (stream.isTTY && !process.env.CI ? 'tty' : 'lines');
+  // A terminal without a size (a pty nobody sized: `script` off a terminal, some CI runners) would
+  // have listr2 truncate every line to nothing: it gets the plain lines.
+  const renderer = opts.renderer ?? (stream.isTTY && (stream.columns ?? 0) > 0 && !process.env.CI ? 'tty' : 'lines');
   return renderer === 'tty' ? listrProgress(stream) : lineProgress(stream, opts.now ?? (() => new Date()), opts.transientMs ?? 5000);
 }
 

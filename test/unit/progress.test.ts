@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { AptProgress } from '../../builder/image/apt-progress.js';
 import { createProgress } from '../../firstboot/lib/progress.js';
 
-function sink(tty = false): { stream: NodeJS.WriteStream; text: () => string } {
+function sink(tty = false, columns = 100): { stream: NodeJS.WriteStream; text: () => string } {
   const s = new PassThrough();
   let text = '';
   s.on('data', (d: Buffer) => (text += d.toString()));
-  Object.assign(s, { isTTY: tty, columns: 100, rows: 30 });
+  Object.assign(s, { isTTY: tty, columns, rows: 30 });
   return { stream: s as unknown as NodeJS.WriteStream, text: () => text };
 }
 
@@ -57,6 +57,20 @@ describe('plain progress lines (not a terminal)', () => {
 });
 
 describe('listr2 progress (a terminal)', () => {
+  it('a terminal of no size (an unsized pty) gets the plain lines, not a renderer that truncates to nothing', async () => {
+    const { stream, text } = sink(true, 0);
+    const saved = process.env.CI;
+    delete process.env.CI;
+    try {
+      await createProgress({ stream }).steps(['ober1'], async (log) => {
+        log('ober1', 'cloning VM 2101');
+      });
+    } finally {
+      if (saved !== undefined) process.env.CI = saved;
+    }
+    expect(text()).toMatch(/^\d\d:\d\d:\d\d ober1: cloning VM 2101$/m);
+  });
+
   it('draws every step on the given stream, with the latest message and the time taken', async () => {
     const { stream, text } = sink(true);
     const p = createProgress({ stream, renderer: 'tty' });
