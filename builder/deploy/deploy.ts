@@ -76,17 +76,13 @@ export async function deploy(client: ProxmoxClient, opts: DeployOptions): Promis
       continue;
     }
     const pveNode = vm.pveNode ?? template.node;
-    try {
-      const vmid = await createNodeVm(ctx, vm, template, plan.clone);
-      await startVm(ctx, pveNode, vmid, vm.node);
-      const outcome: NodeOutcome = { node: vm.node, status: 'created', vmid, pveNode };
-      outcomes.push(outcome);
-      toGate.push({ outcome, address: vm.address });
-    } catch (e) {
-      // Stop at the first node that cannot be made: the next would most likely fail alike.
-      outcomes.push({ node: vm.node, status: 'failed', pveNode, message: (e as Error).message });
-      throw Object.assign(e as Error, { outcomes });
-    }
+    // A node that cannot be made stops the run (the next would most likely fail alike); nodes made
+    // before it stay, and deploy leaves them alone when it runs again after the fix.
+    const vmid = await createNodeVm(ctx, vm, template, plan.clone);
+    await startVm(ctx, pveNode, vmid, vm.node);
+    const outcome: NodeOutcome = { node: vm.node, status: 'created', vmid, pveNode };
+    outcomes.push(outcome);
+    toGate.push({ outcome, address: vm.address });
   }
 
   await Promise.all(

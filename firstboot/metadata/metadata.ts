@@ -34,8 +34,8 @@ export interface NodeMetadata {
   /** Where it was read: a device, image, directory or file. */
   location: string;
   instanceId: string;
+  /** The host name cloud-init sets (first boot warns when it is not the ober node name). */
   hostname?: string;
-  fqdn?: string;
   /** meta-data (NoCloud) or meta_data.json (ConfigDrive) as parsed. */
   metaData: Record<string, unknown>;
   /** Raw user data, when not empty. */
@@ -151,13 +151,12 @@ function oberIn(cfg: ParsedCloudConfig, from: 'vendor-data' | 'user-data'): Ober
  * cloud-init's rules: user-data `hostname`/`fqdn` (cc_set_hostname) win over the metadata's host
  * name; a dotted metadata host name is split into host and domain (DataSource.get_hostname).
  */
-function hostNames(user: ParsedCloudConfig | undefined, metaHostname: string | undefined): { hostname?: string; fqdn?: string } {
+function hostNames(user: ParsedCloudConfig | undefined, metaHostname: string | undefined): { hostname?: string } {
   const hostname = user && scalar(user, 'hostname');
   const fqdn = user && scalar(user, 'fqdn');
   const meta = metaHostname?.trim() || undefined;
   const h = hostname ?? fqdn?.split('.')[0] ?? meta?.split('.')[0];
-  const f = fqdn ?? (meta?.includes('.') ? meta : undefined);
-  return { ...(h ? { hostname: h } : {}), ...(f ? { fqdn: f } : {}) };
+  return h ? { hostname: h } : {};
 }
 
 /** cloud-config `user:` is a name (what Proxmox writes for ciuser) or a mapping with `name`. */

@@ -36,7 +36,6 @@ describe('readMetadata: NoCloud drive (Proxmox default)', () => {
       location: path.join(root, 'dev/sr0'),
       instanceId: sha1(user + network),
       hostname: 'ober-n1',
-      fqdn: 'ober-n1.s3.example.net',
       defaultUser: 'ops',
       sshAuthorizedKeys: [SSH_KEY],
       metaData: { 'instance-id': sha1(user + network) },
@@ -95,7 +94,7 @@ describe('readMetadata: NoCloud drive (Proxmox default)', () => {
   it('takes host name and keys from meta-data when user-data has none (local-hostname, public-keys)', async () => {
     const meta = `instance-id: i-1\nlocal-hostname: n7.example.org\npublic-keys:\n  - ${SSH_KEY}\n`;
     const md = await readMetadata({ path: await writeTree(await tempDir(), nocloudDrive({ user: '', meta })) });
-    expect(md).toMatchObject({ hostname: 'n7', fqdn: 'n7.example.org', sshAuthorizedKeys: [SSH_KEY] });
+    expect(md).toMatchObject({ hostname: 'n7', sshAuthorizedKeys: [SSH_KEY] });
   });
 
   it('reads a NoCloud seed directory inside the image when no drive is attached', async () => {
