@@ -155,6 +155,18 @@ export function benchTables(repo = REPO) {
   }
   const hardening = readResult(repo, 'hardening.json');
   tables.hardening = hardening ? hardeningTable(hardening) : '_Not measured yet: `npm run test:image` (test/image/boot.test.ts) writes `test/bench/results/hardening.json` and this table._';
+  const fleet = readResult(repo, 'fleet.json');
+  tables.fleet = fleet?.keepalived
+    ? [
+        '| `ober fleet status` on the keepalived lab (test/lab/fleet.test.ts), seconds from the fault to the view that shows it | s |',
+        '|---|---|',
+        `| VRRP dropped between two nodes: split brain flagged | ${(fleet.keepalived.splitBrainFlaggedMs / 1000).toFixed(1)} |`,
+        ...(fleet.keepalived.splitBrainClearedMs !== undefined ? [`| VRRP flowing again: split brain cleared | ${(fleet.keepalived.splitBrainClearedMs / 1000).toFixed(1)} |`] : []),
+        `| a node taken off the network: flagged unreachable | ${(fleet.keepalived.unreachableFlaggedMs / 1000).toFixed(1)} |`,
+        '',
+        `${fleet.keepalived.at.slice(0, 10)}, ${fleet.keepalived.daemons}.`,
+      ].join('\n')
+    : '_Not measured yet: `npm run test:lab` (test/lab/fleet.test.ts) writes `test/bench/results/fleet.json` and this table._';
   tables.s3 = s3Table(readResult(repo, 's3.json'));
   tables['s3-drill'] = s3DrillTable(readResult(repo, 's3-drill.json'));
   return tables;

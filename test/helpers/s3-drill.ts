@@ -13,7 +13,7 @@ import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
 import { expectNothingLeft } from './lab.js';
 import { spawnRecorder } from '../../builder/lab/watch.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
-import { mergeBench } from '../image/bench.js';
+import { mergeBench } from './bench-results.js';
 import { EXAMPLES, loadExample, REPO } from './fixtures.js';
 import { clientScript, relaxedTimers } from './s3.js';
 

@@ -11,7 +11,7 @@ import { unitSandbox } from '../../firstboot/render/sandbox.js';
 import { nodeLayout } from '../../firstboot/model/layout.js';
 import { loadImageDefinition } from '../../builder/image/definition.js';
 import type { BuildReport } from '../../builder/image/build.js';
-import { mergeBench } from './bench.js';
+import { mergeBench } from '../helpers/bench-results.js';
 import { benchFile, bootSeededNode, DEFINITION, type BootedNode } from './booted-node.js';
 import { healthOk, SEED_USER } from './seed.js';
 import { readBanner, ssh, sshArgv, waitFor, type Vm } from './vm.js';

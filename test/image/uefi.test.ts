@@ -4,7 +4,7 @@
 // under lockdown, and q35's devices: the cloud-init drive on SATA (AHCI), no IDE. Same seed as
 // boot.test.ts; the assertions are what differs from that boot, plus a serving node.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mergeBench } from './bench.js';
+import { mergeBench } from '../helpers/bench-results.js';
 import { benchFile, bootSeededNode, type BootedNode } from './booted-node.js';
 import { healthOk, SEED_USER } from './seed.js';
 import { ssh } from './vm.js';

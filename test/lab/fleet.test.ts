@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { FleetView } from '../../builder/fleet/analyze.js';
 import type { LabNode } from '../../builder/lab/topology.js';
 import { REPO } from '../helpers/fixtures.js';
+import { mergeBench } from '../helpers/bench-results.js';
 import { labExample, useLab } from '../helpers/lab.js';
 
 const suite = useLab('keepalived', { statusPublisher: true });
@@ -102,9 +103,15 @@ async function openDashboard(): Promise<Page> {
 
 const stillSamePage = async (p: Page) => expect(await p.evaluate(() => (window as unknown as { oberMark?: number }).oberMark)).toBe(42);
 
+/** What the view took to see each fault (its own `at` from the fault), for test/bench/results/fleet.json. */
+const seen: { splitBrainFlaggedMs?: number; splitBrainClearedMs?: number; unreachableFlaggedMs?: number } = {};
+
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
   if (profile) await rm(profile, { recursive: true, force: true });
+  if (seen.splitBrainFlaggedMs !== undefined && seen.unreachableFlaggedMs !== undefined) {
+    await mergeBench(path.join(REPO, 'test/bench/results/fleet.json'), { keepalived: { at: new Date().toISOString(), daemons: suite.drill.t.daemonsDescription, ...seen } });
+  }
 });
 
 describe('ober fleet status on a keepalived lab', () => {
@@ -147,6 +154,7 @@ describe('ober fleet status on a keepalived lab', () => {
     try {
       const split = await fleetUntil('split brain', (v) => v.splitBrain, GIVE_UP_MS, dropped);
       console.log(`fleet: split brain flagged ${split.afterMs} ms after VRRP was dropped between ${a.name} and ${b.name}`);
+      seen.splitBrainFlaggedMs = split.afterMs;
       expect(split.afterMs).toBeLessThan(FLAG_WITHIN_MS);
       expect(split.code).toBe(1);
       const kinds = new Set(split.view.flags.map((f) => f.kind));
@@ -176,6 +184,7 @@ describe('ober fleet status on a keepalived lab', () => {
       cleared = true;
       const ok = await fleetUntil('split brain cleared', (v) => v.ok, GIVE_UP_MS, allowed);
       console.log(`fleet: cleared ${ok.afterMs} ms after VRRP flowed again`);
+      seen.splitBrainClearedMs = ok.afterMs;
       expect(ok.afterMs).toBeLessThan(FLAG_WITHIN_MS);
       expect(ok.code).toBe(0);
       if (page) {
@@ -195,8 +204,10 @@ describe('ober fleet status on a keepalived lab', () => {
   it('a node taken off the network is flagged unreachable, exit 1; its VIPs are held by the others', async () => {
     const gone = suite.drill.t.nodes.at(-1);
     if (!gone) throw new Error('no node');
+    const down = Date.now();
     await suite.lab.exec(gone.ns, ['ip', 'link', 'set', gone.lanIf, 'down']);
-    const r = await fleetUntil(`${gone.name} unreachable`, (v) => v.flags.some((f) => f.kind === 'unreachable' && f.nodes.includes(gone.name)), GIVE_UP_MS);
+    const r = await fleetUntil(`${gone.name} unreachable`, (v) => v.flags.some((f) => f.kind === 'unreachable' && f.nodes.includes(gone.name)), GIVE_UP_MS, down);
+    seen.unreachableFlaggedMs = r.afterMs;
     expect(r.code).toBe(1);
     expect(r.view.nodes.find((n) => n.node === gone.name)?.reachable).toBe(false);
     // A bounded round: one unreachable node costs its 2 s timeout (plus the CLI's start on a loaded host), not retries.
