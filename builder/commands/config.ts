@@ -11,6 +11,7 @@ import { ConfigError } from '../../firstboot/lib/errors.js';
 import type { Register } from '../../firstboot/lib/program.js';
 import { writeFileAtomic } from '../../firstboot/ops/atomic.js';
 import { httpGet } from '../../firstboot/lib/http.js';
+import { readBoundedText } from '../../firstboot/lib/read-bounded.js';
 import { tcpConnect } from '../../firstboot/ops/probes.js';
 import { answersAsker, terminalAsker } from '../config/asker.js';
 import { detectAdminHost, documentOf, runWizard } from '../config/wizard.js';
@@ -36,9 +37,7 @@ export const registerConfig: Register = (program, ctx) => {
       });
       let ask;
       if (flags.answers) {
-        const answers = parse(await readFile(flags.answers, 'utf8')) as unknown;
-        if (!answers || typeof answers !== 'object' || Array.isArray(answers)) throw new ConfigError(flags.answers, [{ path: '', message: 'must be a mapping of question ids to answers' }]);
-        ask = answersAsker(answers as Record<string, unknown>, flags.answers);
+        ask = answersAsker(await readAnswers(flags.answers), flags.answers);
       } else {
         if (!process.stdin.isTTY) throw new ConfigError('config', [{ path: '--answers', message: 'no terminal to ask on', hint: 'run it in a terminal, or give the answers with --answers FILE' }]);
         ask = terminalAsker();
@@ -72,3 +71,22 @@ export const registerConfig: Register = (program, ctx) => {
       if (out.json) out.emitJson({ ok: true, file: flags.cluster, changed: before !== after });
     });
 };
+
+/** An answers file: a YAML mapping of question ids to answers; any problem is the user's to fix. */
+async function readAnswers(file: string): Promise<Record<string, unknown>> {
+  const hint = 'a YAML file of `question id: answer` lines (ids as the questions name them, e.g. bgp.localAs)';
+  let text: string;
+  try {
+    text = await readBoundedText(file, { maxBytes: 1024 * 1024 });
+  } catch (e) {
+    throw new ConfigError('ober config', [{ path: '--answers', message: `cannot read ${file}: ${(e as Error).message}`, hint }]);
+  }
+  let answers: unknown;
+  try {
+    answers = parse(text);
+  } catch (e) {
+    throw new ConfigError(file, [{ path: '', message: `YAML syntax: ${(e as Error).message.split('\n')[0] ?? ''}`, hint }]);
+  }
+  if (!answers || typeof answers !== 'object' || Array.isArray(answers)) throw new ConfigError(file, [{ path: '', message: 'must be a mapping of question ids to answers', hint }]);
+  return answers as Record<string, unknown>;
+}
