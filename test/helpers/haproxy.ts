@@ -1,12 +1,17 @@
-// A real HAProxy on 127.0.0.1 for the run-time tests: master-worker mode with the pid file,
-// stats socket and master socket of a node layout under a scratch root, plus a slow backend.
+// A real HAProxy on 127.0.0.1 for the run-time tests, on the node's RENDERED haproxy.cfg (only its
+// addresses moved to loopback): master-worker mode with the pid file, stats socket and master
+// socket of a node layout under a scratch root, plus a slow backend.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { run } from '../../firstboot/lib/exec.js';
+import { deriveNode } from '../../firstboot/model/derive.js';
 import type { Layout } from '../../firstboot/model/layout.js';
+import { writeRenderedFiles } from '../../firstboot/render/files.js';
+import { renderNode } from '../../firstboot/render/index.js';
+import { EXAMPLES, loadExample } from './fixtures.js';
 
 export interface TestHaproxy {
   proc: ChildProcess;
@@ -48,31 +53,59 @@ export interface HaproxyConfigOptions {
   httpPort: number;
   httpsPort?: number;
   backendPort: number;
-  /** ACL file of the frontend whitelist (as rendered: `src -f`). */
-  acl?: string;
+  /** Keep the frontend whitelist (as rendered: `src -f` the layout's frontend-http.acl); else any source. */
+  acl?: boolean;
 }
 
-/** A config with the same whitelist, TLS bind and socket lines the renderer writes (templates/haproxy.cfg.hbs). */
-export function haproxyConfig(layout: Layout, o: HaproxyConfigOptions): string {
-  return [
-    'global',
-    `    stats socket ${layout.haproxySocket} mode 600 level admin expose-fd listeners`,
-    '    hard-stop-after 30s',
-    'defaults',
-    '    mode http',
-    '    timeout connect 2s',
-    '    timeout client 30s',
-    '    timeout server 30s',
-    '    timeout http-keep-alive 30s',
-    'frontend fe_s3',
-    `    bind 127.0.0.1:${o.httpPort}`,
-    ...(o.httpsPort ? [`    bind 127.0.0.1:${o.httpsPort} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : []),
-    ...(o.acl ? [`    tcp-request connection reject unless { src -f ${o.acl} }`] : []),
-    '    default_backend be_s3',
-    'backend be_s3',
-    `    server s1 127.0.0.1:${o.backendPort}`,
-    '',
-  ].join('\n');
+/** maxconn of the rendered test config: fits a test process's descriptor limit (here 20000). */
+const TEST_MAXCONN = 4000;
+
+/** The frontend the rendered config gives the VIP these tests use (the example's first). */
+export const TEST_FRONTEND = 'fe_s3-1';
+
+/**
+ * The RENDERED haproxy.cfg of the keepalived example's node ober1 (its first VIP, its TLS
+ * certificate entry and whitelists), written for this layout, with only its listen and server
+ * addresses moved to loopback: the VIP's :80/:443 to httpPort/httpsPort, the stats frontend to a
+ * free port, every RGW to the test backend. Everything else (global, defaults, TLS settings,
+ * sockets, ACL lines, checks, retries, timeouts) is what a node runs. The rendered files HAProxy
+ * reads besides (status.lua, the ACL files) are written too; certificates are the test's own.
+ */
+export async function renderedHaproxyConfig(layout: Layout, o: HaproxyConfigOptions): Promise<string> {
+  const cluster = await loadExample(EXAMPLES[1] ?? '');
+  const [vip] = cluster.vips;
+  if (!vip) throw new Error('the keepalived example has no VIP');
+  const one = {
+    ...cluster,
+    vips: [vip],
+    whitelists: { ...cluster.whitelists, frontendHttp: o.acl ? cluster.whitelists.frontendHttp : undefined },
+    // The default maxconn needs ober-http.service's LimitNOFILE (two descriptors per connection), a
+    // hard limit a test process may not raise; a cluster file may set a smaller one, as here.
+    haproxy: { ...cluster.haproxy, maxconn: TEST_MAXCONN },
+  };
+  const files = renderNode(deriveNode(one, 'ober1'), { layout });
+  const cfg = files.find((f) => f.path === layout.haproxyCfg);
+  if (!cfg) throw new Error('no haproxy.cfg rendered');
+  // What HAProxy reads besides its config: the Lua status service and the ACL files.
+  await writeRenderedFiles('/', files.filter((f) => f.path.startsWith(`${layout.haproxyDir}/`) && f.path !== layout.haproxyCfg && !f.path.startsWith(`${layout.haproxyCertDir}/`)));
+  const [statsPort] = (await freePorts(1)) as [number];
+  const listen: Record<string, number | undefined> = { '80': o.httpPort, '443': o.httpsPort, '8404': statsPort };
+  const relocated = cfg.content
+    .split('\n')
+    .flatMap((line) => {
+      const bind = /^(\s*bind )\S+:(\d+)(.*)$/.exec(line);
+      if (bind) {
+        const port = listen[bind[2] ?? ''];
+        if (port === undefined) return [];
+        return [`${bind[1]}127.0.0.1:${port}${(bind[3] ?? '').replace(' transparent', '')}`];
+      }
+      const server = /^(\s*server \S+ )\S+(.*)$/.exec(line);
+      if (server) return [`${server[1]}127.0.0.1:${o.backendPort}${server[2]}`];
+      return [line];
+    })
+    .join('\n');
+  if (!relocated.includes(`frontend ${TEST_FRONTEND}\n`)) throw new Error(`the rendered config has no frontend ${TEST_FRONTEND}`);
+  return relocated;
 }
 
 export async function startHaproxy(layout: Layout, cfg: string): Promise<TestHaproxy> {

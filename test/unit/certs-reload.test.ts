@@ -12,7 +12,7 @@ import { systemProbes } from '../../firstboot/ops/probes.js';
 import { directControl } from '../../firstboot/ops/services.js';
 import { tlsDownload } from '../helpers/clients.js';
 import { scratchDir } from '../helpers/fixtures.js';
-import { freePorts, haproxyConfig, slowBackend, startHaproxy, type TestHaproxy } from '../helpers/haproxy.js';
+import { freePorts, renderedHaproxyConfig, slowBackend, startHaproxy, type TestHaproxy } from '../helpers/haproxy.js';
 
 let layout: Layout;
 let haproxy: TestHaproxy;
@@ -66,7 +66,7 @@ beforeAll(async () => {
   backend = await slowBackend();
   const [httpPort, tlsPort] = (await freePorts(2)) as [number, number];
   httpsPort = tlsPort;
-  haproxy = await startHaproxy(layout, haproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
+  haproxy = await startHaproxy(layout, await renderedHaproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
   // The state at boot: what HAProxy started with is the last good set.
   await recordGood(certDirs(layout));
 });

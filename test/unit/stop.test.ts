@@ -12,7 +12,7 @@ import { executeStop, planStop, stopSettings, type StopProbes } from '../../firs
 import type { Clock } from '../../firstboot/ops/wait.js';
 import { tlsDownload } from '../helpers/clients.js';
 import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
-import { freePorts, haproxyConfig, slowBackend, startHaproxy } from '../helpers/haproxy.js';
+import { freePorts, renderedHaproxyConfig, slowBackend, startHaproxy, TEST_FRONTEND } from '../helpers/haproxy.js';
 
 const nodeOf = async (i: 0 | 1): Promise<NodeConfig> => deriveNode(await loadExample(EXAMPLES[i] ?? ''), 'ober1');
 
@@ -150,7 +150,7 @@ describe('direct service control on a real HAProxy', () => {
     const crt = path.join(s.dir, 'c.pem');
     await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=s3.test', '-days', '2', '-keyout', key, '-out', crt]);
     await writeFile(path.join(layout.haproxyCertDir, 's3.pem'), (await readFile(crt, 'utf8')) + (await readFile(key, 'utf8')));
-    const h = await startHaproxy(layout, haproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
+    const h = await startHaproxy(layout, await renderedHaproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
     cleanups.push(h.stop);
     return { h, layout, httpsPort };
   }
@@ -162,7 +162,7 @@ describe('direct service control on a real HAProxy', () => {
     const dl = tlsDownload(httpsPort, 's3.test', '/slow');
     await dl.started;
     const cli = haproxySocket(layout.haproxySocket);
-    expect(await frontendCounters(cli, ['fe_s3'])).toMatchObject([{ name: 'fe_s3', scur: 1 }]);
+    expect(await frontendCounters(cli, [TEST_FRONTEND])).toMatchObject([{ name: TEST_FRONTEND, scur: 1 }]);
     const exited = new Promise((r) => h.proc.once('exit', (code) => r(code)));
     await control.stop('http');
     expect(await dl.done).toBe(30 * 1024);

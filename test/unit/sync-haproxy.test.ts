@@ -13,7 +13,7 @@ import { directControl } from '../../firstboot/ops/services.js';
 import { applySync, planSync } from '../../firstboot/ops/sync.js';
 import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { connect, request, tryRequest } from '../helpers/clients.js';
-import { freePorts, haproxyConfig, slowBackend, startHaproxy, type TestHaproxy } from '../helpers/haproxy.js';
+import { freePorts, renderedHaproxyConfig, slowBackend, startHaproxy, type TestHaproxy } from '../helpers/haproxy.js';
 
 let layout: Layout;
 let node: NodeConfig;
@@ -30,9 +30,11 @@ beforeAll(async () => {
   node = deriveNode(await loadExample(EXAMPLES[1] ?? ''), 'ober1');
   backend = await slowBackend();
   [port] = (await freePorts(1)) as [number];
+  const cfg = await renderedHaproxyConfig(layout, { httpPort: port, backendPort: backend.port, acl: true });
+  // The list the node booted with, as sync last left it: only 127.0.0.2 (the rendered one is the example's 10.0.0.0/8).
   await mkdir(layout.haproxyAclDir, { recursive: true });
   await writeFile(aclFile(), '127.0.0.2\n');
-  haproxy = await startHaproxy(layout, haproxyConfig(layout, { httpPort: port, backendPort: backend.port, acl: aclFile() }));
+  haproxy = await startHaproxy(layout, cfg);
 });
 
 afterAll(async () => {
