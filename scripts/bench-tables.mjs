@@ -17,15 +17,24 @@ function readResult(repo, name) {
   return existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : undefined;
 }
 
-/** @param {any} report one `ober drill --json` report of failover.json */
-function failoverTable(report) {
+/**
+ * @param {any} report one `ober drill --json` report of failover.json
+ * @param {string} [date] when the reports were made
+ */
+function failoverTable(report, date) {
   const moved = report.mode === 'bgp' ? 'router drops node' : 'VIP taken over';
   const rows = report.summary.map(
     (/** @type {any} */ s) =>
       `| ${s.title} | ${range(s.detect)} | ${s.targetMs ?? '–'} | ${s.seed} | ${range(s.clientFailed)} | ${range(s.clientFailedAfterMove)} |`,
   );
-  return [`| ${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode | ${moved} | target | seed | client | of which after the move |`, '|---|---|---|---|---|---|', ...rows].join('\n');
+  const table = [`| ${report.mode === 'bgp' ? 'BGP' : 'Keepalived'} mode | ${moved} | target | seed | client | of which after the move |`, '|---|---|---|---|---|---|', ...rows];
+  // Which programs ran the drill (older results did not record it).
+  if (report.daemons) table.push('', `${date ? `${date.slice(0, 10)}, ` : ''}${daemonsText(report.daemons)}.`);
+  return table.join('\n');
 }
+
+/** A daemons description without the local path of the image tree. */
+const daemonsText = (/** @type {string} */ d) => d.replace(/ \(\/[^)]*\)/, '');
 
 /** @param {any} tls test/bench/results/tls.json */
 export function tlsTable(tls) {
@@ -131,7 +140,7 @@ export function benchTables(repo = REPO) {
   /** @type {Record<string, string>} */
   const tables = {};
   const failover = readResult(repo, 'failover.json');
-  for (const r of failover?.reports ?? []) tables[`failover-${r.mode}`] = failoverTable(r);
+  for (const r of failover?.reports ?? []) tables[`failover-${r.mode}`] = failoverTable(r, failover.date);
 
   const bgp = readResult(repo, 'image-bgp.json');
   if (bgp) {
@@ -164,7 +173,7 @@ export function benchTables(repo = REPO) {
         ...(fleet.keepalived.splitBrainClearedMs !== undefined ? [`| VRRP flowing again: split brain cleared | ${(fleet.keepalived.splitBrainClearedMs / 1000).toFixed(1)} |`] : []),
         `| a node taken off the network: flagged unreachable | ${(fleet.keepalived.unreachableFlaggedMs / 1000).toFixed(1)} |`,
         '',
-        `${fleet.keepalived.at.slice(0, 10)}, ${fleet.keepalived.daemons}.`,
+        `${fleet.keepalived.at.slice(0, 10)}, ${daemonsText(fleet.keepalived.daemons)}.`,
       ].join('\n')
     : '_Not measured yet: `npm run test:lab` (test/lab/fleet.test.ts) writes `test/bench/results/fleet.json` and this table._';
   tables.s3 = s3Table(readResult(repo, 's3.json'));
