@@ -11,6 +11,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { requireTools, run, type ToolRequirement } from '../../firstboot/lib/exec.js';
+import { createProgress, type ProgressOptions } from '../../firstboot/lib/progress.js';
 import { canonicalJson } from '../image/canonical.js';
 import { loadImageDefinition, type DebianDistribution, type ImageDefinition } from '../image/definition.js';
 import { chrootDaemons, hostDaemons, type DaemonRoot } from '../image/image-root.js';
@@ -81,21 +82,8 @@ export function cephRootStage(dist: DebianDistribution, debCache: string): Stage
   };
 }
 
-/** Progress on stderr: every phase, package lines at most once a second. */
-export function stderrLog(prefix: string, write: (s: string) => void = (s) => void process.stderr.write(s)): StageLog {
-  let last = 0;
-  return {
-    info(msg, note) {
-      const now = Date.now();
-      if (note?.transient && now - last < 1000) return;
-      last = now;
-      write(`[${prefix}] ${msg}\n`);
-    },
-  };
-}
-
 /** The cached root of `release` (CEPH_ROOT_RELEASES), bootstrapped on the first call. */
-export async function ensureCephRoot(o: { release: string; cacheDir?: string; log?: StageLog }): Promise<CephRoot> {
+export async function ensureCephRoot(o: { release: string; cacheDir?: string; log?: StageLog; progress?: ProgressOptions }): Promise<CephRoot> {
   const defFile = CEPH_ROOT_RELEASES[o.release];
   if (!defFile) throw new Error(`no Ceph root for ${o.release}: use ${Object.keys(CEPH_ROOT_RELEASES).join(' or ')}`);
   const def = await loadImageDefinition(defFile);
@@ -104,9 +92,10 @@ export async function ensureCephRoot(o: { release: string; cacheDir?: string; lo
   const cacheDir = path.resolve(o.cacheDir ?? DEFAULT_CEPH_CACHE_DIR);
   const stage = cephRootStage(dist, path.join(cacheDir, STAGE, 'packages', `debian-${dist.release}`));
   const cache = new StageCache(cacheDir);
-  const log = o.log ?? stderrLog(`ceph root ${o.release}`);
   if (!(await cache.has(stage))) await requireTools(BOOTSTRAP_TOOLS);
-  const r = await cache.run(stage, log);
+  // Progress as build-image shows its stages (stderr: listr2 on a terminal, timestamped lines elsewhere).
+  const step = `ceph root ${o.release}`;
+  const r = o.log ? await cache.run(stage, o.log) : await createProgress(o.progress).steps([step], (log) => cache.run(stage, { info: (m, note) => log(step, m, note) }));
   const info = JSON.parse(await readFile(path.join(r.dir, 'ceph.json'), 'utf8')) as CephRootInfo;
   return { ...info, dir: r.dir, cached: r.cached, seconds: r.seconds };
 }

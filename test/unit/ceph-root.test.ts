@@ -5,13 +5,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../builder/image/canonical.js';
 import { loadImageDefinition, type DebianDistribution } from '../../builder/image/definition.js';
 import { hostDaemons } from '../../builder/image/image-root.js';
 import { StageCache, stageKey } from '../../builder/image/stage.js';
 import { cephWrap, parseCephVersion, rgwAcceptsChecksumTrailers } from '../../builder/lab/ceph.js';
-import { CEPH_ROOT_PACKAGES, CEPH_ROOT_RELEASES, cephRootDaemons, cephRootStage, resolveCephDaemons, stderrLog } from '../../builder/lab/ceph-root.js';
+import { CEPH_ROOT_PACKAGES, CEPH_ROOT_RELEASES, cephRootDaemons, cephRootStage, ensureCephRoot, resolveCephDaemons } from '../../builder/lab/ceph-root.js';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'ober-ceph-root-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -59,15 +60,6 @@ describe('the Ceph root stage', () => {
     expect(trixie.mirrors.every((m) => m.startsWith('deb http://deb.debian.org/'))).toBe(true);
   });
 
-  it('says what it does on stderr: every phase, package lines at most once a second', () => {
-    const lines: string[] = [];
-    const log = stderrLog('ceph root trixie', (s) => lines.push(s));
-    log.info('downloading packages with apt');
-    log.info('unpacked 1 packages: a', { transient: true });
-    log.info('unpacked 2 packages: b', { transient: true });
-    log.info('extracting archives');
-    expect(lines).toEqual(['[ceph root trixie] downloading packages with apt\n', '[ceph root trixie] extracting archives\n']);
-  });
 });
 
 describe('whose Ceph (OBER_CEPH)', () => {
@@ -83,13 +75,8 @@ describe('whose Ceph (OBER_CEPH)', () => {
 
   it.runIf(process.getuid?.() === 0)('OBER_CEPH=trixie reuses the cached root: no bootstrap, chroot into root/ with var/', async () => {
     const cacheDir = path.join(scratch, 'cache');
-    const stage = cephRootStage(await dist('trixie'), path.join(cacheDir, 'ceph/packages/debian-trixie'));
-    const entry = new StageCache(cacheDir).dir('ceph', stageKey(stage));
+    const entry = await cachedTrixieRoot(cacheDir);
     expect(path.relative(cacheDir, entry)).toMatch(/^ceph\/[0-9a-f]{16}$/);
-    mkdirSync(path.join(entry, 'root'), { recursive: true });
-    mkdirSync(path.join(entry, 'var'), { recursive: true });
-    writeFileSync(path.join(entry, '.inputs.json'), canonicalJson(stage.inputs, 2));
-    writeFileSync(path.join(entry, 'ceph.json'), canonicalJson({ release: 'trixie', version: '18.2.7+ds-1+deb13u1', packages: [] }));
     const lines: string[] = [];
     const d = await resolveCephDaemons({ env: { OBER_CEPH: 'trixie' }, cacheDir, uid: 0, log: { info: (m) => lines.push(m) } });
     expect(lines).toEqual([expect.stringMatching(/^cache hit /)]);
@@ -100,8 +87,30 @@ describe('whose Ceph (OBER_CEPH)', () => {
     expect(rest).toEqual([path.join(entry, 'root'), path.join(entry, 'var'), '/run/ober-image-root', '/run/ober-lab/x/ceph', '--', 'ceph-mon', '-c', '/run/ober-lab/x/ceph/ceph.conf', '-i', 'a', '-f']);
   });
 
+  it('shows its progress as build-image shows stages: a timestamped line per phase on stderr when not a terminal', async () => {
+    const cacheDir = path.join(scratch, 'cache-progress');
+    await cachedTrixieRoot(cacheDir);
+    let text = '';
+    const stream = new PassThrough();
+    stream.on('data', (d: Buffer) => (text += d.toString()));
+    const root = await ensureCephRoot({ release: 'trixie', cacheDir, progress: { stream: stream as unknown as NodeJS.WriteStream, renderer: 'lines' } });
+    expect(root).toMatchObject({ cached: true, version: '18.2.7+ds-1+deb13u1' });
+    expect(text).toMatch(/^\d\d:\d\d:\d\d ceph root trixie: cache hit [0-9a-f]{16}\n\d\d:\d\d:\d\d ceph root trixie: done \(\d+\.\d s\)\n$/);
+  });
+
   it('the host’s programs are run as they are', () => {
     expect(cephWrap(hostDaemons('test'), '/run/ober-lab/x/ceph')(['radosgw-admin', 'user', 'create'])).toEqual(['radosgw-admin', 'user', 'create']);
     expect(cephRootDaemons({ dir: '/c/ceph/k', release: 'trixie', version: '18.2.7' }).label).toBe('Debian trixie root, ceph 18.2.7 (/c/ceph/k)');
   });
 });
+
+/** A cached trixie Ceph root as the stage leaves it (an empty tree: nothing here runs it). */
+async function cachedTrixieRoot(cacheDir: string): Promise<string> {
+  const stage = cephRootStage(await dist('trixie'), path.join(cacheDir, 'ceph/packages/debian-trixie'));
+  const entry = new StageCache(cacheDir).dir('ceph', stageKey(stage));
+  mkdirSync(path.join(entry, 'root'), { recursive: true });
+  mkdirSync(path.join(entry, 'var'), { recursive: true });
+  writeFileSync(path.join(entry, '.inputs.json'), canonicalJson(stage.inputs, 2));
+  writeFileSync(path.join(entry, 'ceph.json'), canonicalJson({ release: 'trixie', version: '18.2.7+ds-1+deb13u1', packages: [] }));
+  return entry;
+}
