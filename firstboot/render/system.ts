@@ -92,6 +92,15 @@ export const NFT_TABLE = 'inet ober';
 /** Whitelist sets in that table, by whitelist key: `ober sync` replaces their elements at run time. */
 export const NFT_SETS = { admin: 'admin', frontendHttp: 'frontend_http', monitoring: 'monitoring', routers: 'routers' } as const;
 
+/**
+ * Matches a packet for which the kernel finds a socket (a listener or a connection) on its address
+ * and port; with none the expression does not match. Transparent or not: either is HAProxy's.
+ */
+const LISTENER_PRESENT = 'socket transparent { 0, 1 }';
+const NO_LISTENER_WHY =
+  'with no listener (HAProxy killed, restarting, not yet started) a connection attempt falls to the drop policy instead of being refused, ' +
+  'so the client retransmits its SYN (after 1 s, 3 s) until HAProxy is back or the VIP has moved, rather than failing at once';
+
 /** BFD control (3784) and echo (3785) ports, RFC 5881. */
 const BFD_PORTS = '3784, 3785';
 /** IP protocol number of VRRP. */
@@ -119,7 +128,7 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
   rules.push({ why: 'SSH from the admin whitelist', rule: `${from(admin)}tcp dport 22 accept` });
   const vips = setFor('vips', node.vips.map((v) => v.address), false);
   const frontend = setFor(NFT_SETS.frontendHttp, node.whitelists.frontendHttp, true);
-  rules.push({ why: 'S3 on the VIPs from the frontend whitelist', rule: `ip daddr ${vips} ${from(frontend)}tcp dport { 80, 443 } accept` });
+  rules.push({ why: `S3 on the VIPs from the frontend whitelist, while HAProxy listens: ${NO_LISTENER_WHY}`, rule: `ip daddr ${vips} ${from(frontend)}tcp dport { 80, 443 } ${LISTENER_PRESENT} accept` });
   const monitoring = setFor(NFT_SETS.monitoring, node.whitelists.monitoring, true);
   rules.push({ why: 'stats, /metrics and /health from the monitoring whitelist', rule: `${from(monitoring)}tcp dport ${STATS_PORT} accept` });
   if (node.bgp) {
