@@ -50,6 +50,11 @@ export interface S3Credentials {
 
 const MON_PORT = 13300;
 const REGION = 'us-east-1';
+/**
+ * RGW's S3 domain (rgw_dns_name): a Host of `<bucket>.s3.lab.test` addresses that bucket
+ * (virtual-hosted style). Any other Host (the addresses clients use) stays path-style.
+ */
+export const RGW_DNS_NAME = 's3.lab.test';
 
 export class CephCluster {
   readonly rgwProcs: (LabProcess | undefined)[] = [];
@@ -260,5 +265,8 @@ rgw dynamic resharding = false
 # The appliance terminates TLS and says so in X-Forwarded-Proto; RGW refuses SSE-C over plain HTTP
 # unless it trusts that header (the README's RGW requirements).
 rgw trust forwarded https = true
+# Without it RGW reads every request as path-style, so virtual-hosted requests (the SDKs' default
+# for AWS) could not be checked through the appliance.
+rgw dns name = ${RGW_DNS_NAME}
 `;
 }

@@ -2,6 +2,8 @@
 // process inside a lab namespace) and Debian's awscli, s3cmd and rclone.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Sha256 } from '@smithy/core/checksum';
+import { SignatureV4 } from '@smithy/signature-v4';
 import type { Lab } from '../../builder/lab/netns.js';
 import type { S3Credentials } from '../../builder/lab/ceph.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
@@ -19,6 +21,24 @@ export async function sdkOps(lab: Lab, ns: string, endpoint: string, creds: S3Cr
   const r = await lab.exec(ns, [process.execPath, path.join(CLIENTS, 'sdk-ops.mjs'), JSON.stringify(cfg)], { timeoutMs: 180_000, allowFailure: true });
   if (r.exitCode !== 0) throw new Error(`sdk-ops against ${endpoint} exited ${r.exitCode}: ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout) as SdkOpsResult;
+}
+
+/**
+ * A presigned URL as @aws-sdk/s3-request-presigner makes it (not installed here; this is the
+ * signer it wraps, with its S3 settings): SigV4 in the query string, only Host signed, the payload
+ * UNSIGNED-PAYLOAD. The Host is the URL's, `<bucket>.<rgw_dns_name>` for virtual-hosted style.
+ */
+export async function presignedUrl(method: string, url: string, creds: S3Credentials, expiresIn = 600): Promise<string> {
+  const u = new URL(url);
+  const signer = new SignatureV4({ service: 's3', region: creds.region, credentials: creds, sha256: Sha256, uriEscapePath: false, applyChecksum: false });
+  const signed = await signer.presign(
+    { method, protocol: u.protocol, hostname: u.hostname, ...(u.port ? { port: Number(u.port) } : {}), path: u.pathname, query: {}, headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+    { expiresIn },
+  );
+  // the signer's own escaping (RFC 3986), so the query RGW canonicalizes is the one signed
+  const esc = (v: string) => encodeURIComponent(v).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  const query = Object.entries(signed.query ?? {}).map(([k, v]) => `${esc(k)}=${esc(String(v))}`);
+  return `${u.origin}${u.pathname}?${query.join('&')}`;
 }
 
 export const clientScript = (name: string) => path.join(CLIENTS, name);
