@@ -97,6 +97,34 @@ function s3Table(b) {
 }
 
 /**
+ * bench:s3-policy (test/bench/results/s3-policy.json): 4 KiB requests per backend connection policy
+ * and RGW frontend.
+ * @param {any} b
+ */
+function s3PolicyTable(b) {
+  if (!b) return '_no bench:s3-policy results yet_';
+  const rgws = [...new Set(b.results.map((r) => r.rgw))];
+  const targets = [...new Set(b.results.map((r) => r.target))];
+  const pick = (rgw, target, f) => median(b.results.filter((r) => r.rgw === rgw && r.target === target).map(f));
+  const p50 = (rgw, target, op) => {
+    const ms = b.results.filter((r) => r.rgw === rgw && r.target === target).map((r) => r[op].p50).map((v) => (/ms$/.test(v) ? Number.parseFloat(v) : /us$/.test(v) ? Number.parseFloat(v) / 1000 : /s$/.test(v) ? Number.parseFloat(v) * 1000 : NaN));
+    return fmt(median(ms), 1);
+  };
+  const cols = rgws.flatMap((g) => [`GET req/s (p50 ms), RGW ${g}`, `PUT req/s (p50 ms), RGW ${g}`, `HAProxy CPU s / 1000 GETs, RGW ${g}`]);
+  const rows = [`| median of ${b.rounds} interleaved rounds, ${b.connections} connections | ${cols.join(' | ')} |`, `|---|${cols.map(() => '---').join('|')}|`];
+  for (const t of targets) {
+    const cells = rgws.flatMap((g) => [
+      `${fmt(pick(g, t, (r) => r.get.rps))} (${p50(g, t, 'get')})`,
+      `${fmt(pick(g, t, (r) => r.put.rps))} (${p50(g, t, 'put')})`,
+      t === 'direct' ? '–' : fmt(pick(g, t, (r) => r.get.cpuPer1000), 3),
+    ]);
+    rows.push(`| ${t === 'direct' ? 'direct to RGW' : t} | ${cells.join(' | ')} |`);
+  }
+  rows.push('', `${b.date.slice(0, 10)}, ${b.cpus} CPUs, Ceph ${b.ceph} (memstore), ${b.haproxy}.`);
+  return rows.join('\n');
+}
+
+/**
  * test:s3's integrity drills (test/bench/results/s3-drill.json).
  * @param {any} d
  */
@@ -178,6 +206,7 @@ export function benchTables(repo = REPO) {
     : '_Not measured yet: `npm run test:lab` (test/lab/fleet.test.ts) writes `test/bench/results/fleet.json` and this table._';
   tables.s3 = s3Table(readResult(repo, 's3.json'));
   tables['s3-drill'] = s3DrillTable(readResult(repo, 's3-drill.json'));
+  tables['s3-policy'] = s3PolicyTable(readResult(repo, 's3-policy.json'));
   return tables;
 }
 

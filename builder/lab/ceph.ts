@@ -31,8 +31,8 @@ export const CEPH_TOOLS: ToolRequirement[] = [
 export interface CephOptions {
   ns: string;
   dir: string;
-  /** One radosgw per listener (address inside `ns`, port). */
-  rgw: readonly { address: string; port: number }[];
+  /** One radosgw per listener (address inside `ns`, port); `frontendOptions` replaces `rgwFrontendOptions` for that one. */
+  rgw: readonly { address: string; port: number; frontendOptions?: string }[];
   /** memstore capacity; RSS is ~1.8× the stored bytes (ceph note 4: a full memstore hangs PUTs). */
   memstoreGiB?: number;
   /** Extra options of the beast frontend (`rgw_frontends`), e.g. `tcp_nodelay=1`. */
@@ -129,7 +129,8 @@ export class CephCluster {
     const r = this.opts.rgw[i];
     if (!r) throw new Error(`no radosgw ${i}`);
     const dir = path.join(this.opts.dir, `rgw.${i}`);
-    const frontend = `beast endpoint=${r.address}:${r.port}${this.opts.rgwFrontendOptions ? ` ${this.opts.rgwFrontendOptions}` : ''}`;
+    const options = r.frontendOptions ?? this.opts.rgwFrontendOptions;
+    const frontend = `beast endpoint=${r.address}:${r.port}${options ? ` ${options}` : ''}`;
     const argv = ['radosgw', '-c', this.conf, '-n', `client.rgw.${i}`, '-k', path.join(dir, 'keyring'), '-f', '--rgw-data', dir, '--rgw-frontends', frontend];
     const p = this.lab.spawn(this.opts.ns, `rgw.${i}`, cephWrap(this.daemons, this.opts.dir)(argv));
     this.rgwProcs[i] = p;

@@ -5,7 +5,7 @@
 // namespace. Nothing leaves the namespace.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CephCluster } from '../../builder/lab/ceph.js';
+import { CephCluster, type CephOptions } from '../../builder/lab/ceph.js';
 import type { DaemonRoot } from '../../builder/image/image-root.js';
 import type { Lab, LabProcess } from '../../builder/lab/netns.js';
 import { sleep } from '../../builder/lab/netns.js';
@@ -13,6 +13,8 @@ import type { Cluster } from '../../firstboot/model/schema.js';
 import { materialize } from '../helpers/materialize.js';
 
 export const RGW_ADDRESS = '10.30.0.21';
+/** bench:s3-policy's second pair of RGWs, whose beast frontend runs with `tcp_nodelay=1`. */
+export const RGW_NODELAY_ADDRESS = '10.30.0.22';
 export const RGW_PORTS = [7480, 7481];
 export const VIP_OURS = '10.20.0.101';
 export const VIP_CEPHADM = '10.20.0.102';
@@ -67,10 +69,11 @@ ${servers.join('\n')}
 }
 
 /** The appliance's haproxy.cfg for node 1 of `cluster`, with its backends pointed at the bench's RGWs. */
-export async function oursConfig(cluster: Cluster, root: string): Promise<{ cfg: string; pem: string }> {
+export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddress?: string; reuseConnections?: boolean } = {}): Promise<{ cfg: string; pem: string }> {
+  const address = opts.rgwAddress ?? RGW_ADDRESS;
   const c: Cluster = {
     ...cluster,
-    backends: cluster.backends.map((b) => ({ ...b, servers: RGW_PORTS.map((p) => `${RGW_ADDRESS}:${p}`).join(',') })),
+    backends: cluster.backends.map((b) => ({ ...b, servers: RGW_PORTS.map((p) => `${address}:${p}`).join(','), ...(opts.reuseConnections !== undefined ? { reuseConnections: opts.reuseConnections } : {}) })),
     haproxy: { ...cluster.haproxy, maxconn: 8000 }, // as cephadm; the bench process's fd limit is lower than the unit's
   };
   const m = await materialize(c, c.nodes[0]?.name ?? '', root);
@@ -79,9 +82,10 @@ export async function oursConfig(cluster: Cluster, root: string): Promise<{ cfg:
   return { cfg: m.layout.haproxyCfg, pem };
 }
 
-export async function startBenchBackends(lab: Lab, ns: string): Promise<CephCluster> {
-  for (const a of [RGW_ADDRESS, VIP_OURS, VIP_CEPHADM]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
-  return CephCluster.start(lab, { ns, dir: path.join(lab.dir, 'ceph'), rgw: RGW_PORTS.map((port) => ({ address: RGW_ADDRESS, port })), memstoreGiB: 6, ...(process.env.OBER_BENCH_RGW_FRONTEND ? { rgwFrontendOptions: process.env.OBER_BENCH_RGW_FRONTEND } : {}), log: (m) => process.stderr.write(`[ceph] ${m}\n`) });
+export async function startBenchBackends(lab: Lab, ns: string, opts: { rgw?: CephOptions['rgw']; memstoreGiB?: number } = {}): Promise<CephCluster> {
+  const rgw = opts.rgw ?? RGW_PORTS.map((port) => ({ address: RGW_ADDRESS, port }));
+  for (const a of new Set([...rgw.map((r) => r.address), VIP_OURS, VIP_CEPHADM])) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+  return CephCluster.start(lab, { ns, dir: path.join(lab.dir, 'ceph'), rgw, memstoreGiB: opts.memstoreGiB ?? 6, ...(process.env.OBER_BENCH_RGW_FRONTEND ? { rgwFrontendOptions: process.env.OBER_BENCH_RGW_FRONTEND } : {}), log: (m) => process.stderr.write(`[ceph] ${m}\n`) });
 }
 
 /**
@@ -113,4 +117,23 @@ export async function writeWrkPutScript(dir: string, bytes: number): Promise<str
   const f = path.join(dir, `put-${bytes}.lua`);
   await writeFile(f, `wrk.method = "PUT"\nwrk.body = string.rep("x", ${bytes})\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
   return f;
+}
+
+export interface WrkResult {
+  rps: number;
+  p50?: string;
+  non2xx: number;
+  errors?: string;
+  requests: number;
+}
+
+/** wrk's summary: 2 threads, `connections` connections, `seconds` long, with the latency distribution. */
+export async function runWrk(exec: (argv: string[]) => Promise<{ stdout: string }>, args: string[], seconds: number, connections = 16): Promise<WrkResult> {
+  const r = await exec(['wrk', '-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', ...args]);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
+  // the latency distribution's own line (a "…50%" of the thread stats above it matched before)
+  const p50 = /^\s*50%\s+(\S+)$/m.exec(r.stdout)?.[1];
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1];
+  return { rps, ...(p50 ? { p50 } : {}), non2xx, ...(errors ? { errors } : {}), requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
 }

@@ -11,7 +11,7 @@ import { Lab } from '../../builder/lab/netns.js';
 import { signal } from '../../builder/lab/netns.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
-import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
+import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 3);
 const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
@@ -63,15 +63,7 @@ async function measure(t: Target, round: number): Promise<void> {
   const cpu0 = t.pid ? await cpuSeconds(t.pid) : 0;
   const rec: Record<string, unknown> = { target: t.name, round, scheme: t.tls ? 'https' : 'http' };
   const cpu = async () => (t.pid ? (await cpuSeconds(t.pid)) - cpu0 : undefined);
-  const wrk = async (args: string[]) => {
-    const r = await sh(['wrk', '-t', '2', '-c', '16', '-d', `${SMALL_SECONDS}s`, '--latency', ...args]);
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
-    // the latency distribution's own line (a "…50%" of the thread stats above it matched before)
-    const p50 = /^\s*50%\s+(\S+)$/m.exec(r.stdout)?.[1];
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
-    const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1];
-    return { rps, p50, non2xx, errors, requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
-  };
+  const wrk = (args: string[]) => runWrk(sh, args, SMALL_SECONDS);
   let c = await cpu();
   const get = await wrk([`${t.base}/bench/obj4k`]);
   rec.smallGet = { ...get, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
