@@ -161,12 +161,15 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     expect({ lost: verify.lost, corrupt: verify.corrupt }).toEqual({ lost: [], corrupt: [] });
     expect([...withRetries.records, ...withoutRetries.records].filter((r) => r.err === 'corrupt')).toEqual([]);
     // Without retries (a new connection per request), only requests in flight at a fault, a move,
-    // a repair or the RGW crash failed. With the SDK's standard retries (3 attempts within ~1 s,
-    // pooled keep-alive connections) how many still failed, and when, is reported (s3-drill.json,
-    // failedDuring), not asserted: it depends on a move's length against the SDK's backoff, and a
-    // pooled connection that a VIP move broke fails at its next use, which can be after the move
-    // (keepalived: the new holder answers the old connection's packets with a reset; seen once).
+    // a repair or the RGW crash failed.
     expect(unexplained).toEqual([]);
+    // With the SDK's standard retries (3 attempts, pooled keep-alive connections) nothing is
+    // refused, times out or gets an HTTP error: while no HAProxy listens on a VIP the node still
+    // holds, the firewall drops the SYN and the client's retransmission finds HAProxy back or the
+    // VIP moved. What is left is a request whose every attempt met a pooled connection that a path
+    // change had broken (a VIP move, or the router's ECMP rehash when a node goes or comes back:
+    // the node that now gets the flow answers it with a reset); how many, and when, is reported.
+    expect(withRetries.failed().filter((r) => r.err !== 'ECONNRESET')).toEqual([]);
     // The workloads kept running through the drill.
     expect(withRetries.records.filter((r) => r.ok).length).toBeGreaterThan(100);
     expect(withoutRetries.records.filter((r) => r.ok).length).toBeGreaterThan(50);
