@@ -51,10 +51,13 @@ export interface S3Credentials {
 const MON_PORT = 13300;
 const REGION = 'us-east-1';
 /**
- * RGW's S3 domain (rgw_dns_name): a Host of `<bucket>.s3.lab.test` addresses that bucket
- * (virtual-hosted style). Any other Host (the addresses clients use) stays path-style.
+ * RGW's S3 domain (rgw_dns_name): a Host of `<bucket>.s3.example.com` addresses that bucket
+ * (virtual-hosted style); the domain itself and IP addresses (what the lab's clients use) stay
+ * path-style. It is the examples' S3 name, because with rgw_dns_name set RGW takes any other host
+ * name for a bucket (CNAME style): the BGP example's health check, `Host: s3.example.com`, got 404
+ * NoSuchBucket under another domain and every server of its backend was down.
  */
-export const RGW_DNS_NAME = 's3.lab.test';
+export const RGW_DNS_NAME = 's3.example.com';
 
 export class CephCluster {
   readonly rgwProcs: (LabProcess | undefined)[] = [];
