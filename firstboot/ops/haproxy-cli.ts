@@ -108,3 +108,9 @@ export async function aclEntries(cli: HaproxyCommand, id: number): Promise<strin
     .map((l) => l.trim().split(/\s+/)[1])
     .filter((x): x is string => !!x);
 }
+
+/** `add acl <file> <pattern>`: HAProxy answers nothing on success, an explanation otherwise. */
+export async function addAclPattern(cli: HaproxyCommand, file: string, pattern: string): Promise<void> {
+  const answer = (await cli(`add acl ${file} ${pattern}`)).trim();
+  if (answer) throw new HaproxyApiError(`add acl ${file} ${pattern}: ${answer}`);
+}

@@ -44,7 +44,7 @@ export function stopSettings(node: NodeConfig, opts: { drainTimeoutSec?: number 
   };
 }
 
-export type StopStepName = 'maintenance' | 'withdraw' | 'traffic-moved' | 'handover' | 'drain' | 'stop-http';
+export type StopStepName = 'maintenance' | 'close-connections' | 'withdraw' | 'traffic-moved' | 'handover' | 'drain' | 'stop-http';
 
 export interface StopStep {
   name: StopStepName;
@@ -53,7 +53,13 @@ export interface StopStep {
 
 export function planStop(s: StopSettings): StopStep[] {
   const vips = s.vips.map((v) => `${v.name} ${v.address}`).join(', ');
-  const steps: StopStep[] = [{ name: 'maintenance', description: 'create the maintenance flag: the health feeds report this node down' }];
+  const steps: StopStep[] = [
+    { name: 'maintenance', description: 'create the maintenance flag: the health feeds report this node down' },
+    {
+      name: 'close-connections',
+      description: "HAProxy answers every request with Connection: close from now on: clients' pooled connections to this node end after their next answer, before the move, instead of breaking at their next use after it",
+    },
+  ];
   if (s.mode === 'bgp') {
     steps.push({ name: 'withdraw', description: `wait ${s.withdrawWaitMs} ms for the health processes to withdraw ${vips}` });
     steps.push({
@@ -78,6 +84,8 @@ export function planStop(s: StopSettings): StopStep[] {
 
 export interface StopProbes {
   setMaintenance(): Promise<void>;
+  /** Turn on the VIP frontends' switch that closes every client connection after its answer. */
+  closeConnections(): Promise<void>;
   /** keepalived: write 1 to the track file so the first backup takes over (no priority-0 gap). */
   lowerPriority(): Promise<void>;
   /** Counters of the VIP frontends; undefined when HAProxy does not answer. */
@@ -112,6 +120,14 @@ export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopS
     return { ok: true, detail: 'flag set' };
   });
   const reachable = (await p.frontends(s.frontends)) !== undefined;
+  await step('close-connections', async () => {
+    if (!reachable) return { ok: true, detail: 'HAProxy does not answer: no connection to close' };
+    // Not a reason to stop the stop: the connections then break after the move, as without it.
+    return p.closeConnections().then(
+      () => ({ ok: true, detail: 'every answer closes its connection' }),
+      (e: unknown) => ({ ok: false, detail: `could not turn it on: ${e instanceof Error ? e.message : String(e)}` }),
+    );
+  });
 
   if (s.mode === 'bgp') {
     await step('withdraw', async () => {

@@ -17,6 +17,7 @@ export interface HaproxyView {
   hardStopAfter: string;
   timeouts: { connect: string; client: string; server: string; httpRequest: string; keepAlive: string };
   frontends: { name: string; vipName: string; backend: string; backendId: string; binds: string[]; allowAcl?: string }[];
+  closing: { acl: string; pattern: string };
   backends: {
     id: string;
     check: { method: string; path: string; host?: string; expectStatus: number; inter: string; fall: number; rise: number };
@@ -49,6 +50,13 @@ export const STATS_PORT = 8404;
 export const HAPROXY_BUFSIZE = 32_768;
 /** Whitelist ACL files in layout.haproxyAclDir, by whitelist key: `ober sync` replaces them at run time. */
 export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monitoring.acl' } as const;
+/**
+ * The pattern file of the VIP frontends' "close every client connection" switch, in
+ * layout.haproxyAclDir: rendered without patterns; `ober stop` adds CLOSING_PATTERN through the
+ * runtime API (not the file), so a started or reloaded HAProxy keeps connections alive again.
+ */
+export const CLOSING_ACL_FILE = 'closing.acl';
+export const CLOSING_PATTERN = 'closing';
 
 /** HAProxy's own ACME client (the `acme` section) exists from this version on. */
 const ACME_SINCE: [number, number] = [3, 2];
@@ -73,6 +81,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const aclFile = (list: SourceList, file: string) => (list.any ? undefined : `${layout.haproxyAclDir}/${file}`);
   const frontendAcl = aclFile(node.whitelists.frontendHttp, ACL_FILES.frontendHttp);
   const monitoringAcl = aclFile(node.whitelists.monitoring, ACL_FILES.monitoring);
+  const closingAcl = `${layout.haproxyAclDir}/${CLOSING_ACL_FILE}`;
 
   // Keepalived: a node that hands its VIP over (ober stop, preempt) must still be able to answer
   // the requests it already accepted. Without IP_TRANSPARENT the kernel refuses to send from an
@@ -101,6 +110,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
       binds: [`${v.address}:80${vipBindOpts}`, ...(serverCerts.length ? [`${v.address}:443${vipBindOpts} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
       ...(frontendAcl ? { allowAcl: frontendAcl } : {}),
     })),
+    closing: { acl: closingAcl, pattern: CLOSING_PATTERN },
     backends: node.backends.map((b) => ({
       id: backendId(b.name),
       check: {
@@ -137,6 +147,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   for (const c of node.certificates.filter((x) => caNames.has(x.name) && x.pem)) {
     files.push({ path: caFile(c.name), mode: 0o644, content: ensureNewline(c.pem ?? '') });
   }
+  files.push({ path: closingAcl, mode: 0o644, content: `# ${ctx.header}\n# No pattern here: \`ober stop\` adds "${CLOSING_PATTERN}" at run time (haproxy.cfg says why).\n` });
   if (frontendAcl && !node.whitelists.frontendHttp.any) files.push(aclList(frontendAcl, node.whitelists.frontendHttp.entries));
   if (monitoringAcl && !node.whitelists.monitoring.any) files.push(aclList(monitoringAcl, node.whitelists.monitoring.entries));
   return files;

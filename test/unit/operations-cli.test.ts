@@ -31,7 +31,7 @@ describe('node program: operating commands', () => {
     const r = await ober('stop', '--dry-run', '--drain-timeout', '20', '--json');
     expect(r.exitCode, r.stderr).toBe(0);
     const doc = JSON.parse(r.stdout) as { dryRun: boolean; steps: { name: string; description: string }[] };
-    expect(doc.steps.map((s) => s.name)).toEqual(['maintenance', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
+    expect(doc.steps.map((s) => s.name)).toEqual(['maintenance', 'close-connections', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
     expect(doc.steps.find((s) => s.name === 'drain')?.description).toMatch(/at most 20 s/);
     const text = await ober('stop', '--dry-run');
     expect(text.stdout).toMatch(/^1\. maintenance: /m);

@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { run } from '../../firstboot/lib/exec.js';
 import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
 import { nodeLayout } from '../../firstboot/model/layout.js';
-import { frontendCounters, haproxySocket, type FrontendCounters } from '../../firstboot/ops/haproxy-cli.js';
+import { addAclPattern, frontendCounters, haproxySocket, type FrontendCounters } from '../../firstboot/ops/haproxy-cli.js';
+import { CLOSING_ACL_FILE, CLOSING_PATTERN } from '../../firstboot/render/haproxy.js';
 import { directControl, type ServiceControl } from '../../firstboot/ops/services.js';
 import { executeStop, planStop, stopSettings, type StopProbes } from '../../firstboot/ops/stop.js';
 import type { Clock } from '../../firstboot/ops/wait.js';
@@ -35,6 +36,7 @@ function fakeService(log: string[], active = true): ServiceControl {
 function probes(clock: Clock & { t: number }, log: string[], counters: (t: number) => FrontendCounters[] | undefined, held: (t: number) => string[] = () => []): StopProbes {
   return {
     setMaintenance: async () => void log.push('maintenance'),
+    closeConnections: async () => void log.push('close connections'),
     lowerPriority: async () => void log.push('track 1'),
     frontends: async () => counters(clock.t),
     heldVips: async () => held(clock.t),
@@ -51,13 +53,13 @@ describe('stop plan', () => {
     expect(s.withdrawWaitMs).toBe(1400);
     expect(s.drainTimeoutMs).toBe(300_000);
     expect(s.frontends).toEqual(['fe_s3-a', 'fe_s3-b']);
-    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
+    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'close-connections', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
   });
 
   it('keepalived: hand over by priority, then drain and stop; --drain-timeout overrides the cluster', async () => {
     const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 5 });
     expect(s.drainTimeoutMs).toBe(5000);
-    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'handover', 'drain', 'stop-http']);
+    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'close-connections', 'handover', 'drain', 'stop-http']);
   });
 });
 
@@ -72,9 +74,10 @@ describe('stop execution (fake probes)', () => {
       { name: 'fe_s3-b', stot: 7, scur: 0 },
     ];
     const r = await executeStop(s, probes(clock, log, counters));
-    expect(log).toEqual(['maintenance', 'stop http']);
+    expect(log).toEqual(['maintenance', 'close connections', 'stop http']);
     expect(r.map((x) => [x.name, x.ok])).toEqual([
       ['maintenance', true],
+      ['close-connections', true],
       ['withdraw', true],
       ['traffic-moved', true],
       ['drain', true],
@@ -94,7 +97,7 @@ describe('stop execution (fake probes)', () => {
       s,
       probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 1 }], (t) => (t < 700 ? ['10.20.0.100'] : [])),
     );
-    expect(log).toEqual(['maintenance', 'track 1', 'stop http immediate']);
+    expect(log).toEqual(['maintenance', 'close connections', 'track 1', 'stop http immediate']);
     expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true });
     expect(r.find((x) => x.name === 'handover')?.elapsedMs).toBeGreaterThanOrEqual(700);
     expect(r.find((x) => x.name === 'drain')).toMatchObject({ ok: false });
@@ -119,6 +122,16 @@ describe('stop execution (fake probes)', () => {
     const r = await executeStop(s, probes(clock, log, () => undefined, () => ['10.20.0.100']));
     expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true, elapsedMs: 0 });
     expect(log).toEqual(['maintenance', 'stop http']); // priority untouched: nobody to lower it for
+  });
+
+  it('a refused close-connections switch is reported and the stop goes on', async () => {
+    const s = stopSettings(await nodeOf(0));
+    const clock = fakeClock();
+    const log: string[] = [];
+    const counters = () => [{ name: 'fe_s3-a', stot: 1, scur: 0 }];
+    const r = await executeStop(s, { ...probes(clock, log, counters), closeConnections: () => Promise.reject(new Error('Unknown ACL identifier')) });
+    expect(r.find((x) => x.name === 'close-connections')).toMatchObject({ ok: false, detail: expect.stringMatching(/Unknown ACL identifier/) });
+    expect(log).toEqual(['maintenance', 'stop http']);
   });
 
   it('says that HAProxy was not running instead of reporting it stopped', async () => {
@@ -169,6 +182,18 @@ describe('direct service control on a real HAProxy', () => {
     expect(await exited).toBe(0);
     expect(await control.isActive('http')).toBe(false);
     await expect(control.stop('bgp')).rejects.toThrow(/only be controlled through systemd/);
+  });
+
+  it("ober stop's close-connections switch: answers close their client connection from then on, not before", async () => {
+    const { layout, httpsPort } = await haproxyWithSlowDownload();
+    // Two requests on one connection: curl reuses it when the first answer keeps it alive.
+    const twice = async () => {
+      const r = await run(['curl', '-sv', '-k', '--resolve', `s3.test:${httpsPort}:127.0.0.1`, `https://s3.test:${httpsPort}/a`, `https://s3.test:${httpsPort}/b`], { allowFailure: true });
+      return { reused: /Re-using existing connection/.test(r.stderr), closeHeader: /^< connection: close/im.test(r.stderr), bodies: r.stdout };
+    };
+    expect(await twice()).toEqual({ reused: true, closeHeader: false, bodies: 'okok' });
+    await addAclPattern(haproxySocket(layout.haproxySocket), path.join(layout.haproxyAclDir, CLOSING_ACL_FILE), CLOSING_PATTERN);
+    expect(await twice()).toEqual({ reused: false, closeHeader: true, bodies: 'okok' });
   });
 
   it('the immediate stop (after the drain bound) closes the running download and the master exits at once', async () => {
