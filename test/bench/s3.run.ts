@@ -85,6 +85,7 @@ async function measure(t: Target, round: number): Promise<void> {
   rec.multipartPut = { MiBps: LARGE_MIB / ((Date.now() - t0) / 1000), cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
   await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-mp']);
   await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-put']);
+  await ceph.collectGarbage();
   results.push(rec);
   process.stderr.write(`[bench] ${JSON.stringify(rec)}\n`);
 }
