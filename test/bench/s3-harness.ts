@@ -97,12 +97,15 @@ export async function startProxy(lab: Lab, ns: string, name: string, vip: string
   await lab.exec(ns, daemons.wrap(['haproxy', '-c', '-q', '-f', cfg], binds));
   const proc = lab.spawn(ns, `haproxy-${name}`, daemons.wrap(['haproxy', '-db', '-f', cfg], binds));
   // until the proxy answers and sees a backend up
+  let last = '';
   for (let i = 0; i < 200; i++) {
-    const r = await lab.exec(ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${vip}/`], { allowFailure: true });
+    const r = await lab.exec(ns, ['curl', '-s', '-m', '2', '-o', '/dev/null', '-w', '%{http_code}', `http://${vip}/`], { allowFailure: true });
     if (r.stdout === '200') return { name, vip, proc, cfg };
+    last = `HTTP ${r.stdout || '-'}, curl exit ${r.exitCode}`;
     await sleep(100);
   }
-  throw new Error(`${name}: HAProxy on ${vip} did not answer 200`);
+  const log = (await readFile(proc.log, 'utf8').catch(() => '')).trim().split('\n').slice(-5).join(' | ');
+  throw new Error(`${name}: HAProxy on ${vip} did not answer 200 (last: ${last}; its log: ${log || 'empty'})`);
 }
 
 /** CPU seconds (user + system) a process has used so far. */

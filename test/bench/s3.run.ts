@@ -16,7 +16,7 @@ import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, runWrk, 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 3);
 const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
 const LARGE_MIB = Number(process.env.OBER_BENCH_LARGE_MIB ?? 1024);
-/** Extra variants of our config to measure: name=line;line (lines added to `defaults`). */
+/** Extra variants of our config to measure: name=line;line (lines added to `defaults`; a line `global:X` adds X to `global`). */
 const VARIANTS = (process.env.OBER_BENCH_VARIANTS ?? '').split('|').filter(Boolean).map((v) => ({ name: v.split('=')[0] ?? v, lines: (v.split('=')[1] ?? '').split(';') }));
 
 let lab: Lab;
@@ -106,7 +106,9 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
     { name: 'cephadm', vip: VIP_CEPHADM, cfg: path.join(lab.dir, 'cephadm.cfg') },
   ];
   for (const v of VARIANTS) {
-    const text = (await readFile(ours.cfg, 'utf8')).replace('\ndefaults\n', `\ndefaults\n${v.lines.map((l) => `    ${l}`).join('\n')}\n`);
+    const section = (name: string, lines: string[]) => (text: string) => text.replace(`\n${name}\n`, `\n${name}\n${lines.map((l) => `    ${l}`).join('\n')}\n`);
+    const globals = v.lines.filter((l) => l.startsWith('global:')).map((l) => l.slice('global:'.length));
+    const text = section('defaults', v.lines.filter((l) => !l.startsWith('global:')))(section('global', globals)(await readFile(ours.cfg, 'utf8')));
     const f = path.join(lab.dir, `ours-${v.name}.cfg`);
     await writeFile(f, text);
     variants.push({ name: `ours+${v.name}`, vip: VIP_OURS, cfg: f });
