@@ -4,7 +4,7 @@
 // so the client's kernel retransmits the SYN and the request goes through once something listens
 // again. Two namespaces this test creates, joined by a veth; the rules are the ones first boot renders.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
 import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
 import { materialize } from '../helpers/materialize.js';
@@ -25,9 +25,24 @@ const inNs = (ns: string, argv: string[]) => ['ip', 'netns', 'exec', ns, ...argv
 const connect = (timeoutSec: number): Promise<RunResult> =>
   run(inNs(clientNs, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_connect}', '--connect-timeout', String(timeoutSec), `http://${vip}/`]), { allowFailure: true });
 
-async function listen(): Promise<void> {
+/** Keepalived mode binds the VIPs with `transparent` (IP_TRANSPARENT), which Node cannot set: Python's http.server can. */
+const TRANSPARENT_LISTENER = String.raw`
+import http.server, socket, sys
+class Server(http.server.HTTPServer):
+    def server_bind(self):
+        self.socket.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
+        super().server_bind()
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header('content-length', '2'); self.end_headers(); self.wfile.write(b'ok')
+s = Server((sys.argv[1], 80), Ok)
+print('listening', flush=True)
+s.serve_forever()
+`;
+
+async function listen(transparent = false): Promise<void> {
   const script = `require('node:http').createServer((q, r) => r.end('ok')).listen(80, '${vip}', () => console.log('listening'))`;
-  const [cmd = 'ip', ...args] = inNs(nodeNs, [process.execPath, '-e', script]);
+  const [cmd = 'ip', ...args] = inNs(nodeNs, transparent ? ['python3', '-c', TRANSPARENT_LISTENER, vip] : [process.execPath, '-e', script]);
   const child = execa(cmd, args, { reject: false });
   listener = child;
   await new Promise<void>((resolve, reject) => {
@@ -66,12 +81,21 @@ afterAll(async () => {
 });
 
 describe('the node firewall on a VIP without a listener', () => {
+  // a failed test must not leave its listener to the next one
+  afterEach(stopListening);
+
   it('answers while HAProxy listens', async () => {
     await listen();
     const r = await connect(2);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/^200 /);
-    await stopListening();
+  });
+
+  it('answers a transparent listener too (keepalived mode binds the VIPs so)', async () => {
+    await listen(true);
+    const r = await connect(2);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/^200 /);
   });
 
   it('does not refuse a connection when nothing listens: the attempt times out instead', async () => {
