@@ -1,7 +1,6 @@
 // `ober stop`, `ober start`, `ober restart`: take the node out of rotation gracefully and back.
 import type { Command } from 'commander';
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import { readNodeConfig } from '../health/node-config.js';
 import { ConfigError } from '../lib/errors.js';
 import type { Output } from '../lib/output.js';
@@ -10,7 +9,7 @@ import type { Layout } from '../model/layout.js';
 import { writeFileAtomic } from '../ops/atomic.js';
 import { addAclPattern, frontendCounters, haproxySocket } from '../ops/haproxy-cli.js';
 import { chooseServiceControl, type ServiceControl } from '../ops/services.js';
-import { CLOSING_ACL_FILE, CLOSING_PATTERN } from '../render/haproxy.js';
+import { closingAclPath, CLOSING_PATTERN } from '../render/haproxy.js';
 import { executeStop, planStop, stopSettings, type StopStepResult } from '../ops/stop.js';
 import { localAddresses } from '../ops/vrrp.js';
 import { realClock } from '../ops/wait.js';
@@ -40,7 +39,7 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
   const cli = haproxySocket(layout.haproxySocket, 2000);
   return executeStop(settings, {
     setMaintenance: () => writeFileAtomic(layout.maintenanceFlag, `ober stop at ${new Date().toISOString()}\n`),
-    closeConnections: () => addAclPattern(cli, path.join(layout.haproxyAclDir, CLOSING_ACL_FILE), CLOSING_PATTERN),
+    closeConnections: () => addAclPattern(cli, closingAclPath(layout), CLOSING_PATTERN),
     // The track feed writes 1 too while the flag exists; writing it here saves its poll interval.
     lowerPriority: () => writeFileAtomic(layout.trackFile, '1\n'),
     frontends: (names) => frontendCounters(cli, names).catch(() => undefined),

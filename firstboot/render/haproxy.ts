@@ -1,5 +1,6 @@
 import { ConfigError } from '../lib/errors.js';
 import type { NodeConfig, SourceList } from '../model/derive.js';
+import type { Layout } from '../model/layout.js';
 import { HAPROXY_USER } from '../model/defaults.js';
 import { caCertificateNames } from '../model/rules.js';
 import { duration, type RenderContext } from './context.js';
@@ -55,8 +56,10 @@ export const ACL_FILES = { frontendHttp: 'frontend-http.acl', monitoring: 'monit
  * layout.haproxyAclDir: rendered without patterns; `ober stop` adds CLOSING_PATTERN through the
  * runtime API (not the file), so a started or reloaded HAProxy keeps connections alive again.
  */
-export const CLOSING_ACL_FILE = 'closing.acl';
+const CLOSING_ACL_FILE = 'closing.acl';
 export const CLOSING_PATTERN = 'closing';
+/** Where that pattern file is: what haproxy.cfg reads and what `ober stop` names in `add acl`. */
+export const closingAclPath = (layout: Pick<Layout, 'haproxyAclDir'>): string => `${layout.haproxyAclDir}/${CLOSING_ACL_FILE}`;
 
 /** HAProxy's own ACME client (the `acme` section) exists from this version on. */
 const ACME_SINCE: [number, number] = [3, 2];
@@ -81,7 +84,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const aclFile = (list: SourceList, file: string) => (list.any ? undefined : `${layout.haproxyAclDir}/${file}`);
   const frontendAcl = aclFile(node.whitelists.frontendHttp, ACL_FILES.frontendHttp);
   const monitoringAcl = aclFile(node.whitelists.monitoring, ACL_FILES.monitoring);
-  const closingAcl = `${layout.haproxyAclDir}/${CLOSING_ACL_FILE}`;
+  const closingAcl = closingAclPath(layout);
 
   // Keepalived: a node that hands its VIP over (ober stop, preempt) must still be able to answer
   // the requests it already accepted. Without IP_TRANSPARENT the kernel refuses to send from an

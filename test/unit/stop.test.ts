@@ -7,7 +7,7 @@ import { run } from '../../firstboot/lib/exec.js';
 import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
 import { nodeLayout } from '../../firstboot/model/layout.js';
 import { addAclPattern, frontendCounters, haproxySocket, type FrontendCounters } from '../../firstboot/ops/haproxy-cli.js';
-import { CLOSING_ACL_FILE, CLOSING_PATTERN } from '../../firstboot/render/haproxy.js';
+import { closingAclPath, CLOSING_PATTERN } from '../../firstboot/render/haproxy.js';
 import { directControl, type ServiceControl } from '../../firstboot/ops/services.js';
 import { executeStop, planStop, stopSettings, type StopProbes } from '../../firstboot/ops/stop.js';
 import type { Clock } from '../../firstboot/ops/wait.js';
@@ -192,7 +192,7 @@ describe('direct service control on a real HAProxy', () => {
       return { reused: /Re-using existing connection/.test(r.stderr), closeHeader: /^< connection: close/im.test(r.stderr), bodies: r.stdout };
     };
     expect(await twice()).toEqual({ reused: true, closeHeader: false, bodies: 'okok' });
-    await addAclPattern(haproxySocket(layout.haproxySocket), path.join(layout.haproxyAclDir, CLOSING_ACL_FILE), CLOSING_PATTERN);
+    await addAclPattern(haproxySocket(layout.haproxySocket), closingAclPath(layout), CLOSING_PATTERN);
     expect(await twice()).toEqual({ reused: false, closeHeader: true, bodies: 'okok' });
   });
 
