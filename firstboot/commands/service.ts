@@ -75,7 +75,7 @@ const serviceFor = (ctx: ProgramContext, cmd: Command, systemd: boolean) => choo
 const registerStop: Register = (program, ctx) => {
   program
     .command('stop')
-    .description('take this node out of service gracefully: withdraw/hand over the VIPs, drain HAProxy, stop it')
+    .description('take this node out of service gracefully: end client keep-alive, withdraw/hand over the VIPs, drain HAProxy, stop it')
     .option('--drain-timeout <seconds>', "bound on waiting for connections to finish (default: the cluster's haproxy.drainTimeoutSec)")
     .option('--dry-run', 'print the steps, change nothing')
     .option('--no-systemd', 'signal HAProxy through its pid file instead of systemctl')
