@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { BuildReport } from '../../builder/image/build.js';
 import { run } from '../../firstboot/lib/exec.js';
 import { healthOk, keepalivedSeed, SEED_USER, startBackend } from './seed.js';
-import { readBanner, ssh, startVm, waitFor, type Vm, type VmOptions } from './vm.js';
+import { consoleExcerpt, readBanner, ssh, startVm, waitFor, type Vm, type VmOptions } from './vm.js';
 
 /** The image the image tests build and boot: the default, or OBER_IMAGE_DEFINITION (e.g. image/debian-12.yaml). */
 export const DEFINITION = process.env.OBER_IMAGE_DEFINITION ?? 'image/debian-13.yaml';
@@ -85,9 +85,9 @@ export async function bootSeededNode(o: { scratchPrefix: string; uefi?: VmOption
     };
   } catch (e) {
     // The scratch directory goes with the VM: keep the console's tail in the error instead.
-    const tail = vm ? (await readFile(vm.consoleLog, 'utf8').catch(() => '')).trimEnd().split('\n').slice(-15).join('\n') : '';
+    const tail = vm ? consoleExcerpt(await readFile(vm.consoleLog, 'utf8').catch(() => '')) : '';
     await dispose();
-    if (e instanceof Error && tail) e.message += `\nlast console lines:\n${tail}`;
+    if (e instanceof Error && tail) e.message += `\nfrom the console:\n${tail}`;
     throw e;
   }
 }

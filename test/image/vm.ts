@@ -34,6 +34,18 @@ export interface VmOptions {
 
 const OVMF = '/usr/share/OVMF';
 
+/**
+ * The guest CPU: Proxmox's x86-64-v2-AES (its default for new VMs: qemu64 plus aes, popcnt, pni,
+ * sse4.1, sse4.2, ssse3, per qemu-server's PVE/QemuServer/CPUConfig.pm builtin models), not TCG's
+ * `max`. Under QEMU 7.2's TCG, `max` adds AVX/AVX2 (emulated since 7.2), PKU and more, and a UEFI
+ * boot in CI died of a kernel oops in interrupt context 3 s in. Plus pclmulqdq, which every CPU
+ * with AES-NI has: the kernel's AES-GCM (aesni_intel) uses it on AES-NI alone. Under KVM the
+ * hardware runs it whatever CPUID says; TCG raises #UD (seen: cryptomgr_test oopsed at boot).
+ * Nothing the appliance needs is beyond x86-64-v2 (AWS-LC and Node.js pick their code paths at
+ * run time). Deployed nodes get `cpu: host` (proxmox/template.ts).
+ */
+export const TCG_CPU = 'qemu64,+aes,+pclmulqdq,+popcnt,+pni,+sse4.1,+sse4.2,+ssse3';
+
 export interface Vm {
   pid: number;
   ports: Map<number, number>;
@@ -89,7 +101,7 @@ export async function startVm(o: VmOptions): Promise<Vm> {
   }
   const machine = o.uefi ? (o.uefi.secureBoot ? 'q35,smm=on' : 'q35') : 'pc';
   const argv = [
-    '-accel', 'tcg', '-machine', machine, ...firmware, '-cpu', 'max', '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
+    '-accel', 'tcg', '-machine', machine, ...firmware, '-cpu', TCG_CPU, '-smp', '2', '-m', String(o.memoryMiB ?? 2048),
     '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot',
     '-device', 'virtio-rng-pci', '-device', 'i6300esb',
     '-netdev', o.tap ? `tap,id=n0,ifname=${o.tap.ifname},script=no,downscript=no` : `user,id=n0,${hostfwd}`,
@@ -145,6 +157,19 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/**
+ * What a failed boot's error should carry from the serial console: its last lines, and, when the
+ * kernel oopsed, the first oops from its start (the tail of a panic only shows the last one, after
+ * the report that explains it has scrolled away).
+ */
+export function consoleExcerpt(text: string, tailLines = 15): string {
+  const lines = text.trimEnd().split('\n');
+  const tail = lines.slice(-tailLines);
+  const first = lines.findIndex((l) => /\] (BUG:|Oops:|general protection fault|kernel BUG at|WARNING: CPU:|invalid opcode)/.test(l));
+  if (first < 0 || first >= lines.length - tailLines) return tail.join('\n');
+  return [...lines.slice(first, Math.min(first + 30, lines.length - tailLines)), '…', ...tail].join('\n');
 }
 
 export function sshArgv(port: number, key: string, user: string, extra: string[] = []): string[] {
