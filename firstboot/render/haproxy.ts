@@ -17,7 +17,7 @@ export interface HaproxyView {
   statsSocket: string;
   hardStopAfter: string;
   timeouts: { connect: string; client: string; server: string; httpRequest: string; keepAlive: string };
-  frontends: { name: string; vipName: string; backend: string; backendId: string; binds: string[]; allowAcl?: string }[];
+  frontends: { name: string; vipName: string; backend: string; backendId: string; binds: string[]; allowAcl?: string; coveringFor?: string }[];
   closing: { acl: string; pattern: string };
   backends: {
     id: string;
@@ -112,6 +112,9 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
       backendId: backendId(v.backend),
       binds: [`${v.address}:80${vipBindOpts}`, ...(serverCerts.length ? [`${v.address}:443${vipBindOpts} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
       ...(frontendAcl ? { allowAcl: frontendAcl } : {}),
+      // Keepalived: a VIP another node owns is here only while this node covers for that owner
+      // (haproxy.cfg says why its client connections are not kept alive).
+      ...(v.vrrp && v.vrrp.owner !== node.node.name ? { coveringFor: v.vrrp.owner } : {}),
     })),
     closing: { acl: closingAcl, pattern: CLOSING_PATTERN },
     backends: node.backends.map((b) => ({

@@ -55,6 +55,11 @@ export interface HaproxyConfigOptions {
   backendPort: number;
   /** Keep the frontend whitelist (as rendered: `src -f` the layout's frontend-http.acl); else any source. */
   acl?: boolean;
+  /**
+   * Render as the VIP's owner (default: the node that serves it in normal operation) or as its
+   * first backup (the node that holds it only while covering for the owner).
+   */
+  as?: 'owner' | 'backup';
 }
 
 /** maxconn of the rendered test config: fits a test process's descriptor limit (here 20000). */
@@ -64,7 +69,7 @@ const TEST_MAXCONN = 4000;
 export const TEST_FRONTEND = 'fe_s3-1';
 
 /**
- * The RENDERED haproxy.cfg of the keepalived example's node ober1 (its first VIP, its TLS
+ * The RENDERED haproxy.cfg of a keepalived example node (its first VIP's owner, or its backup; its TLS
  * certificate entry and whitelists), written for this layout, with only its listen and server
  * addresses moved to loopback: the VIP's :80/:443 to httpPort/httpsPort, the stats frontend to a
  * free port, every RGW to the test backend. Everything else (global, defaults, TLS settings,
@@ -83,7 +88,11 @@ export async function renderedHaproxyConfig(layout: Layout, o: HaproxyConfigOpti
     // hard limit a test process may not raise; a cluster file may set a smaller one, as here.
     haproxy: { ...cluster.haproxy, maxconn: TEST_MAXCONN },
   };
-  const files = renderNode(deriveNode(one, 'ober1'), { layout });
+  const vrrp = deriveNode(one, one.nodes[0]?.name ?? '').vips[0]?.vrrp;
+  if (!vrrp) throw new Error('the keepalived example has no VRRP ranking');
+  const nodeName = o.as === 'backup' ? vrrp.ranking[1] : vrrp.owner;
+  if (!nodeName) throw new Error(`the keepalived example has no ${o.as ?? 'owner'} for ${vip.name}`);
+  const files = renderNode(deriveNode(one, nodeName), { layout });
   const cfg = files.find((f) => f.path === layout.haproxyCfg);
   if (!cfg) throw new Error('no haproxy.cfg rendered');
   // What HAProxy reads besides its config: the Lua status service and the ACL files.

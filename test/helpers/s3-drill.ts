@@ -143,6 +143,8 @@ export function describeS3Drill(mode: Cluster['mode']): void {
         const k = inFlight(r)?.what ?? 'outside any fault';
         return { ...a, [k]: (a[k] ?? 0) + 1 };
       }, {}),
+      // each failure: which operation, through which VIP, how long it ran, what it met
+      failures: w.failed().map((r) => ({ op: r.op, vip: r.vip, err: r.err, ms: r.e - r.s, during: inFlight(r)?.what ?? 'outside any fault' })),
     });
     const report = {
       date: new Date().toISOString(),

@@ -151,7 +151,7 @@ describe('direct service control on a real HAProxy', () => {
   });
 
   /** A real HAProxy (master-worker, pid file) with a TLS frontend in front of a 3 s download. */
-  async function haproxyWithSlowDownload() {
+  async function haproxyWithSlowDownload(as: 'owner' | 'backup' = 'owner') {
     const s = await scratchDir('stop-direct');
     cleanups.push(s.cleanup);
     const layout = nodeLayout(s.dir);
@@ -163,7 +163,7 @@ describe('direct service control on a real HAProxy', () => {
     const crt = path.join(s.dir, 'c.pem');
     await run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=s3.test', '-days', '2', '-keyout', key, '-out', crt]);
     await writeFile(path.join(layout.haproxyCertDir, 's3.pem'), (await readFile(crt, 'utf8')) + (await readFile(key, 'utf8')));
-    const h = await startHaproxy(layout, await renderedHaproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port }));
+    const h = await startHaproxy(layout, await renderedHaproxyConfig(layout, { httpPort, httpsPort, backendPort: backend.port, as }));
     cleanups.push(h.stop);
     return { h, layout, httpsPort };
   }
@@ -184,16 +184,22 @@ describe('direct service control on a real HAProxy', () => {
     await expect(control.stop('bgp')).rejects.toThrow(/only be controlled through systemd/);
   });
 
+  /** Two requests on one connection: curl reuses it when the first answer keeps it alive. */
+  async function twice(httpsPort: number) {
+    const r = await run(['curl', '-sv', '-k', '--resolve', `s3.test:${httpsPort}:127.0.0.1`, `https://s3.test:${httpsPort}/a`, `https://s3.test:${httpsPort}/b`], { allowFailure: true });
+    return { reused: /Re-using existing connection/.test(r.stderr), closeHeader: /^< connection: close/im.test(r.stderr), bodies: r.stdout };
+  }
+
   it("ober stop's close-connections switch: answers close their client connection from then on, not before", async () => {
     const { layout, httpsPort } = await haproxyWithSlowDownload();
-    // Two requests on one connection: curl reuses it when the first answer keeps it alive.
-    const twice = async () => {
-      const r = await run(['curl', '-sv', '-k', '--resolve', `s3.test:${httpsPort}:127.0.0.1`, `https://s3.test:${httpsPort}/a`, `https://s3.test:${httpsPort}/b`], { allowFailure: true });
-      return { reused: /Re-using existing connection/.test(r.stderr), closeHeader: /^< connection: close/im.test(r.stderr), bodies: r.stdout };
-    };
-    expect(await twice()).toEqual({ reused: true, closeHeader: false, bodies: 'okok' });
+    expect(await twice(httpsPort)).toEqual({ reused: true, closeHeader: false, bodies: 'okok' });
     await addAclPattern(haproxySocket(layout.haproxySocket), closingAclPath(layout), CLOSING_PATTERN);
-    expect(await twice()).toEqual({ reused: false, closeHeader: true, bodies: 'okok' });
+    expect(await twice(httpsPort)).toEqual({ reused: false, closeHeader: true, bodies: 'okok' });
+  });
+
+  it("a VIP held while covering for its owner keeps no client connection alive (the owner's preempt would break it)", async () => {
+    const { httpsPort } = await haproxyWithSlowDownload('backup');
+    expect(await twice(httpsPort)).toEqual({ reused: false, closeHeader: true, bodies: 'okok' });
   });
 
   it('the immediate stop (after the drain bound) closes the running download and the master exits at once', async () => {
