@@ -78,6 +78,7 @@ function s3Table(b) {
     [`${b.largeMiB} MiB multipart PUT, awscli (MiB/s)`, (r) => r.multipartPut.MiBps, 0],
     ['HAProxy CPU s per 1000 GETs', (r) => (r.smallGet.cpuSec / r.smallGet.requests) * 1000, 3],
     ['HAProxy CPU s per GiB GET', (r) => r.largeGet.cpuSec / (r.largeGet.bytes / 2 ** 30), 2],
+    ['HAProxy CPU s per GiB PUT', (r) => r.largePut.cpuSec / (r.largePut.bytes / 2 ** 30), 2],
   ];
   rows.push(`| median of ${b.rounds} interleaved rounds | ${targets.map((t) => t[2]).join(' | ')} |`);
   rows.push(`|---|${targets.map(() => '---').join('|')}|`);
