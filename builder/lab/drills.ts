@@ -217,6 +217,7 @@ export class Drill {
   stop(): void {
     this.routes?.stop();
     this.addresses?.stop();
+    this.t.resilientEcmp?.stop();
   }
 }
 

@@ -31,6 +31,7 @@ import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from 
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
 import type { Lab, LabProcess } from './netns.js';
 import { labCluster, planLab, type LabPlan } from './plan.js';
+import { ResilientEcmp } from './resilient-ecmp.js';
 import { startFrrRouter, vtysh } from './router.js';
 
 export const LAB_TOOLS: ToolRequirement[] = [
@@ -99,6 +100,8 @@ export interface LabTopology {
   ns: { client: string; router: string; sw: string; backend: string };
   nodes: LabNode[];
   routerProcs: LabProcess[];
+  /** Set when the router forwards through resilient groups (BuildOptions.resilientEcmp). */
+  resilientEcmp?: ResilientEcmp;
   /** Whose HAProxy, keepalived, ExaBGP and BIRD the nodes run (the image's or the host's). */
   daemons: DaemonRoot;
   /** describeDaemons(daemons): which, with their versions. */
@@ -118,9 +121,16 @@ export interface BuildOptions {
    * by default: the failover drills do not read it, and on this 2-core host they keep their CPU.
    */
   statusPublisher?: boolean;
+  /**
+   * BGP mode: the router forwards to the VIPs through kernel resilient next-hop groups (as the
+   * README asks of a production router) instead of FRR's plain ECMP (resilient-ecmp.ts).
+   */
+  resilientEcmp?: boolean;
 }
 
 const BACKEND_IF = 'bk0';
+/** The router's table for the client's traffic to the VIPs when it forwards through resilient groups. */
+const RESILIENT_TABLE = 200;
 
 export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOptions = {}): Promise<LabTopology> {
   const log = opts.log ?? (() => {});
@@ -234,6 +244,24 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
       peers: nodes.map((n) => ({ address: n.address, ...(n.config.bgp?.neighbors[0]?.md5Password ? { md5Password: n.config.bgp.neighbors[0].md5Password } : {}) })),
     });
     topo.routerProcs.push(...router.procs);
+    if (opts.resilientEcmp) {
+      log('router forwarding through resilient next-hop groups');
+      topo.resilientEcmp = new ResilientEcmp(lab, {
+        ns: ns.router,
+        clientIf: 'cli0',
+        lanIf: 'lan0',
+        vips: plan.vips.map((v) => v.address),
+        table: RESILIENT_TABLE,
+        // A returning node gets a bucket once nothing used it for 30 s: a connection in use keeps
+        // its node, and under a few new connections a second a node has most of its share back
+        // within a minute (1024 buckets: each sees few of them). A pooled connection left idle
+        // longer than that can still move, as on a router with the same timer.
+        buckets: 1024,
+        idleTimerSec: 30,
+        unbalancedTimerSec: 0,
+      });
+      topo.routerProcs.push(await topo.resilientEcmp.start());
+    }
   }
   for (const n of nodes) {
     log(`starting ${n.name}`);

@@ -26,6 +26,10 @@ export interface OpRecord {
   e: number;
   ok: boolean;
   err?: string;
+  /** 'body': the response body broke after the SDK had returned the response (no retry covers it). */
+  phase?: string;
+  /** Attempts the SDK made, as its error metadata says. */
+  attempts?: number;
   sha?: string;
 }
 
@@ -77,7 +81,11 @@ export function describeS3Drill(mode: Cluster['mode']): void {
   beforeAll(async () => {
     lab = new Lab();
     // RGW answers an anonymous GET / with 200: the drill's own prober uses it.
-    drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLE_OF[mode])), { backend, probe: { path: '/' }, steadyTimeoutMs: Number(process.env.OBER_STEADY_MS ?? 180_000) });
+    // BGP: the router forwards through resilient next-hop groups, as the README asks of one (with
+    // FRR's plain ECMP a node's withdrawal or return also resets connections to the other nodes).
+    drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLE_OF[mode])), {
+      backend, probe: { path: '/' }, steadyTimeoutMs: Number(process.env.OBER_STEADY_MS ?? 180_000), resilientEcmp: mode === 'bgp',
+    });
     const vips = drill.t.plan.vips.map((v) => v.address);
     const base = { vips, ...backend.cluster.credentials, bucket: BUCKET, durationMs: 20 * 60_000, workers: 2, multipartEvery: 12, pauseMs: 50 };
     const setup = await lab.exec(drill.t.ns.client, [process.execPath, clientScript('s3-workload.mjs'), JSON.stringify({ ...base, mode: 'setup', retries: true })], { timeoutMs: 60_000, allowFailure: true });
@@ -144,12 +152,13 @@ export function describeS3Drill(mode: Cluster['mode']): void {
         return { ...a, [k]: (a[k] ?? 0) + 1 };
       }, {}),
       // each failure: which operation, through which VIP, how long it ran, what it met
-      failures: w.failed().map((r) => ({ op: r.op, vip: r.vip, err: r.err, ms: r.e - r.s, during: inFlight(r)?.what ?? 'outside any fault' })),
+      failures: w.failed().map((r) => ({ op: r.op, vip: r.vip, err: r.err, ...(r.phase ? { phase: r.phase } : {}), ...(r.attempts ? { attempts: r.attempts } : {}), ms: r.e - r.s, during: inFlight(r)?.what ?? 'outside any fault' })),
     });
     const report = {
       date: new Date().toISOString(),
       ceph: backend.cluster.version,
       daemons: drill.t.daemonsDescription,
+      ...(mode === 'bgp' ? { router: drill.t.resilientEcmp ? 'FRR 8.4, forwarding through kernel resilient next-hop groups' : 'FRR 8.4, plain ECMP' } : {}),
       trials: trials.map((t) => ({ scenario: t.scenario, victim: t.victim, detectMs: t.detectMs, restoreMs: t.restoreMs, problems: t.problems })),
       withRetries: summary(withRetries),
       withoutRetries: summary(withoutRetries),

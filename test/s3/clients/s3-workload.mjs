@@ -99,7 +99,7 @@ async function worker(w) {
       acked.push({ key, sha: h });
       out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ok: true, sha: h, bytes: size });
     } catch (e) {
-      out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ok: false, err: errName(e) });
+      out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ok: false, err: errName(e), ...(e.$metadata?.attempts ? { attempts: e.$metadata.attempts } : {}) });
     }
     // read back an acknowledged object (often one written through another VIP)
     const o = acked[Math.floor(Math.random() * acked.length)];
@@ -108,10 +108,17 @@ async function worker(w) {
       try {
         const signal = bounded(OP_MS);
         const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: o.key }), { abortSignal: signal });
-        const got = sha(Buffer.from(await withSignal(r.Body.transformToByteArray(), signal)));
+        let body;
+        try {
+          body = await withSignal(r.Body.transformToByteArray(), signal);
+        } catch (e) {
+          // The SDK returned the response at its headers: its retries do not cover the body.
+          throw Object.assign(e, { phase: 'body' });
+        }
+        const got = sha(Buffer.from(body));
         out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: got === o.sha, ...(got === o.sha ? {} : { err: 'corrupt' }) });
       } catch (e) {
-        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: false, err: errName(e) });
+        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: false, err: errName(e), ...(e.phase ? { phase: e.phase } : {}), ...(e.$metadata?.attempts ? { attempts: e.$metadata.attempts } : {}) });
       }
     }
     if (cfg.pauseMs) await new Promise((r) => setTimeout(r, cfg.pauseMs));
