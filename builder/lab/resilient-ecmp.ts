@@ -11,6 +11,7 @@
 // replaced with its new members, a VIP without nodes loses only its route.
 import { createInterface } from 'node:readline';
 import type { Lab, LabProcess } from './netns.js';
+import { routeGateways } from './watch.js';
 
 export interface ResilientEcmpOptions {
   ns: string;
@@ -80,21 +81,12 @@ export class ResilientEcmp {
 
   private async syncNow(): Promise<void> {
     for (const [i, vip] of this.o.vips.entries()) {
-      const via = await this.mainTableVia(vip);
-      if (this.programmed.get(vip) === via.join()) continue;
+      const via = await routeGateways(this.lab, this.o.ns, vip);
+      if (!via || this.programmed.get(vip) === via.join()) continue;
       await this.program(i, vip, via);
       this.programmed.set(vip, via.join());
       this.changes.push({ t: Date.now(), vip, via });
     }
-  }
-
-  private async mainTableVia(vip: string): Promise<string[]> {
-    const r = await this.lab.exec(this.o.ns, ['ip', '-j', 'route', 'show', 'table', 'main', `${vip}/32`], { allowFailure: true });
-    const routes = JSON.parse(r.stdout || '[]') as { gateway?: string; nexthops?: { gateway?: string }[] }[];
-    return routes
-      .flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway ?? '') : [x.gateway ?? '']))
-      .filter(Boolean)
-      .sort();
   }
 
   private async program(index: number, vip: string, via: string[]): Promise<void> {

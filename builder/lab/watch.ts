@@ -46,6 +46,24 @@ async function waitUntil<T extends { t: number }>(history: () => T | undefined, 
   return history()?.t ?? Date.now();
 }
 
+/**
+ * The gateways of a host route in a namespace's main table, sorted (`ip -j route`: one gateway, or
+ * a multipath route's next hops); [] when there is no route, undefined when `ip` said nothing usable.
+ */
+export async function routeGateways(lab: Lab, ns: string, address: string): Promise<string[] | undefined> {
+  const r = await lab.exec(ns, ['ip', '-j', 'route', 'show', 'table', 'main', `${address}/32`], { allowFailure: true });
+  let routes: { gateway?: string; nexthops?: { gateway?: string }[] }[];
+  try {
+    routes = JSON.parse(r.stdout || '[]') as typeof routes;
+  } catch {
+    return undefined;
+  }
+  return routes
+    .flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway ?? '') : [x.gateway ?? '']))
+    .filter(Boolean)
+    .sort();
+}
+
 export class RouteWatch {
   readonly history: RouteState[] = [];
   private readonly state = new Map<string, RouteState>();
@@ -78,17 +96,8 @@ export class RouteWatch {
   }
 
   private async refresh(vip: string, t: number): Promise<void> {
-    const r = await this.lab.exec(this.ns, ['ip', '-j', 'route', 'show', `${vip}/32`], { allowFailure: true });
-    let routes: { gateway?: string; nexthops?: { gateway?: string }[] }[] = [];
-    try {
-      routes = JSON.parse(r.stdout || '[]') as typeof routes;
-    } catch {
-      return;
-    }
-    const via = routes
-      .flatMap((x) => (x.nexthops ? x.nexthops.map((n) => n.gateway ?? '') : [x.gateway ?? '']))
-      .filter(Boolean)
-      .sort();
+    const via = await routeGateways(this.lab, this.ns, vip);
+    if (!via) return;
     const prev = this.state.get(vip);
     if (prev && prev.via.join() === via.join()) return;
     // A slow refresh must not overwrite a newer one.
