@@ -136,7 +136,16 @@ function s3DrillTable(d) {
     const r = d[mode];
     if (!r) continue;
     const outside = r.withoutRetries.failedDuring?.['outside any fault'] ?? 0;
-    rows.push(`| ${mode} | ${r.trials.length} + RGW kill | ${r.withRetries.operations} / ${r.withoutRetries.operations} | ${r.withRetries.failed} | ${r.withoutRetries.failed} (${outside} outside) | ${r.verify.objects} | ${r.verify.lost} | ${r.verify.corrupt} |`);
+    // What failed with retries, by operation and phase (a GET's body is beyond the SDK's retries).
+    const kinds = Object.entries(
+      (r.withRetries.failures ?? []).reduce((a, f) => {
+        const k = `${f.op === 'get' ? 'GET' : f.op === 'put' ? 'PUT' : 'multipart'}${f.phase === 'body' ? ' body' : ''} ${f.err}`;
+        return { ...a, [k]: (a[k] ?? 0) + 1 };
+      }, {}),
+    ).map(([k, n]) => `${k} ×${n}`);
+    const withRetries = `${r.withRetries.failed}${kinds.length ? ` (${kinds.join(', ')})` : ''}`;
+    const router = r.router?.includes('resilient') ? ' (router: resilient ECMP)' : '';
+    rows.push(`| ${mode}${router} | ${r.trials.length} + RGW kill | ${r.withRetries.operations} / ${r.withoutRetries.operations} | ${withRetries} | ${r.withoutRetries.failed} (${outside} outside) | ${r.verify.objects} | ${r.verify.lost} | ${r.verify.corrupt} |`);
   }
   return rows.join('\n');
 }
