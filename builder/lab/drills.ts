@@ -64,7 +64,9 @@ export class Drill {
     d.probe = opts.probe ?? {};
     const vips = t.plan.vips.map((v) => v.address);
     if (t.cluster.mode === 'bgp') {
-      d.routes = new RouteWatch(lab, t.ns.router, vips);
+      // The table that forwards the client's traffic: a window must span the forwarding change,
+      // which the resilient forwarding makes a few ms after zebra's own.
+      d.routes = new RouteWatch(lab, t.ns.router, vips, t.resilientEcmp?.table ?? 'main');
       await d.routes.start();
     } else {
       d.addresses = new AddressWatch(lab, t.nodes, vips);

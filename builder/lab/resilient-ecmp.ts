@@ -3,8 +3,8 @@
 // programs plain (hash-threshold) ECMP for BGP routes, which also moves flows between the nodes
 // that stay, and it does not drive resilient groups (lab note 9). So this mirrors each VIP route
 // zebra installs in the main table into a table of its own as a kernel resilient group, and the
-// client's traffic is routed by that table (`ip rule iif <client link>`); the router's own traffic
-// and the drill's route watch keep reading the main table.
+// client's traffic is routed by that table (`ip rule iif <client link>`); the drill's route watch
+// reads that table too, so its fault and repair times are when the client's forwarding changed.
 //
 // Zebra adopts kernel nexthop objects it did not make and re-installs one that is deleted (lab
 // note 9): these ids stay far above zebra's, and nothing is deleted while zebra runs — a group is
@@ -48,6 +48,11 @@ export class ResilientEcmp {
     private readonly lab: Lab,
     private readonly o: ResilientEcmpOptions,
   ) {}
+
+  /** The table the client's traffic to the VIPs is routed by. */
+  get table(): number {
+    return this.o.table;
+  }
 
   async start(): Promise<LabProcess> {
     const { ns, clientIf, table } = this.o;

@@ -47,11 +47,12 @@ async function waitUntil<T extends { t: number }>(history: () => T | undefined, 
 }
 
 /**
- * The gateways of a host route in a namespace's main table, sorted (`ip -j route`: one gateway, or
- * a multipath route's next hops); [] when there is no route, undefined when `ip` said nothing usable.
+ * The gateways of a host route in a namespace's routing table, sorted (`ip -j route`: one gateway,
+ * or a multipath route's next hops, a nexthop group's included); [] when there is no route,
+ * undefined when `ip` said nothing usable.
  */
-export async function routeGateways(lab: Lab, ns: string, address: string): Promise<string[] | undefined> {
-  const r = await lab.exec(ns, ['ip', '-j', 'route', 'show', 'table', 'main', `${address}/32`], { allowFailure: true });
+export async function routeGateways(lab: Lab, ns: string, address: string, table: string | number = 'main'): Promise<string[] | undefined> {
+  const r = await lab.exec(ns, ['ip', '-j', 'route', 'show', 'table', String(table), `${address}/32`], { allowFailure: true });
   let routes: { gateway?: string; nexthops?: { gateway?: string }[] }[];
   try {
     routes = JSON.parse(r.stdout || '[]') as typeof routes;
@@ -75,13 +76,19 @@ export class RouteWatch {
     private readonly lab: Lab,
     private readonly ns: string,
     private readonly vips: readonly string[],
+    /** The table that forwards the client's traffic (the resilient forwarding's own, when the lab has it). */
+    private readonly table: string | number = 'main',
   ) {}
 
   async start(): Promise<void> {
-    this.proc = this.lab.spawn(this.ns, 'rtr-monitor-route', ['ip', '-o', 'monitor', 'route'], { stdout: 'pipe' });
+    // Another table than main is the resilient forwarding's: its routes point at nexthop groups
+    // whose members change without a route event, so nexthop events count too.
+    const objects = this.table === 'main' ? ['route'] : ['route', 'nexthop'];
+    this.proc = this.lab.spawn(this.ns, 'rtr-monitor-route', ['ip', '-o', 'monitor', ...objects], { stdout: 'pipe' });
     lines(this.proc.child, (l) => {
       const t = Date.now();
-      for (const v of this.vips) if (l.includes(`${v} `)) void this.refresh(v, t);
+      const group = this.table !== 'main' && /\bgroup\b/.test(l);
+      for (const v of this.vips) if (group || l.includes(`${v} `)) void this.refresh(v, t);
     });
     for (const v of this.vips) await this.refresh(v, Date.now());
     // Backstop for a missed event; event times stay the precise ones.
@@ -96,7 +103,7 @@ export class RouteWatch {
   }
 
   private async refresh(vip: string, t: number): Promise<void> {
-    const via = await routeGateways(this.lab, this.ns, vip);
+    const via = await routeGateways(this.lab, this.ns, vip, this.table);
     if (!via) return;
     const prev = this.state.get(vip);
     if (prev && prev.via.join() === via.join()) return;
