@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnRecorder } from '../../builder/lab/watch.js';
 import { SCENARIOS } from '../../builder/lab/scenarios.js';
 import { sleep } from '../../builder/lab/netns.js';
+import { realClock, waitUntil } from '../../firstboot/ops/wait.js';
 import { useLab } from '../helpers/lab.js';
 
 const suite = useLab('bgp', { resilientEcmp: true });
@@ -44,7 +45,7 @@ describe('the lab router with resilient next-hop groups', () => {
     await waitFor(() => via().length === t.nodes.length, 'the resilient group to hold every node');
     await ecmp?.settled();
     // The client's traffic to the VIP goes through a resilient group over every node.
-    const route = JSON.parse((await lab.exec(t.ns.router, ['ip', '-j', 'route', 'show', 'table', '200', `${vip}/32`])).stdout) as { nhid: number }[];
+    const route = JSON.parse((await lab.exec(t.ns.router, ['ip', '-j', 'route', 'show', 'table', String(ecmp?.table), `${vip}/32`])).stdout) as { nhid: number }[];
     const group = JSON.parse((await lab.exec(t.ns.router, ['ip', '-j', 'nexthop', 'show', 'id', String(route[0]?.nhid)])).stdout) as { type?: string; group?: unknown[] }[];
     expect(group[0]).toMatchObject({ type: 'resilient' });
     expect(group[0]?.group).toHaveLength(t.nodes.length);
@@ -102,9 +103,6 @@ describe('the lab router with resilient next-hop groups', () => {
 });
 
 async function waitFor(pred: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+  const r = await waitUntil(async () => pred(), { timeoutMs, intervalMs: 50, clock: realClock });
+  if (!r.ok) throw new Error(`timed out waiting for ${what}`);
 }

@@ -37,6 +37,8 @@ const bounded = (ms) => AbortSignal.timeout(ms);
 const OP_MS = cfg.opTimeoutMs ?? 30000;
 const out = (rec) => process.stdout.write(JSON.stringify(rec) + '\n');
 const errName = (e) => e.$metadata?.httpStatusCode ? `HTTP ${e.$metadata.httpStatusCode} ${e.name}` : (e.code ?? e.name ?? String(e));
+/** A failed operation's record fields: the error, where it broke (phase) and the SDK's attempts. */
+const failure = (e) => ({ ok: false, err: errName(e), ...(e.phase ? { phase: e.phase } : {}), ...(e.$metadata?.attempts ? { attempts: e.$metadata.attempts } : {}) });
 
 if (cfg.mode === 'verify') {
   let intact = 0; const lost = []; const corrupt = [];
@@ -99,7 +101,7 @@ async function worker(w) {
       acked.push({ key, sha: h });
       out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ok: true, sha: h, bytes: size });
     } catch (e) {
-      out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ok: false, err: errName(e), ...(e.$metadata?.attempts ? { attempts: e.$metadata.attempts } : {}) });
+      out({ w, op: multipart ? 'multipart' : 'put', key, vip, s, e: Date.now(), ...failure(e) });
     }
     // read back an acknowledged object (often one written through another VIP)
     const o = acked[Math.floor(Math.random() * acked.length)];
@@ -118,7 +120,7 @@ async function worker(w) {
         const got = sha(Buffer.from(body));
         out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: got === o.sha, ...(got === o.sha ? {} : { err: 'corrupt' }) });
       } catch (e) {
-        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: false, err: errName(e), ...(e.phase ? { phase: e.phase } : {}), ...(e.$metadata?.attempts ? { attempts: e.$metadata.attempts } : {}) });
+        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ...failure(e) });
       }
     }
     if (cfg.pauseMs) await new Promise((r) => setTimeout(r, cfg.pauseMs));
