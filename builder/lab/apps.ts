@@ -107,7 +107,7 @@ export const nodeHttpBackend: BackendProvider & { argv(port: number): string[] }
   argv: (port) => [process.execPath, '-e', BACKEND_JS, String(port)],
   start(lab, ns) {
     // One server on every address of the namespace (it listens on 0.0.0.0).
-    lab.spawn(ns, 'backend', nodeHttpBackend.argv(NODE_HTTP_PORT), { stdin: 'pipe' });
+    lab.spawn(ns, 'backend', nodeHttpBackend.argv(NODE_HTTP_PORT), { stdin: 'pipe', essential: true });
     return Promise.resolve();
   },
 };

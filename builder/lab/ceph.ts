@@ -98,7 +98,7 @@ export class CephCluster {
     await run(w(['monmaptool', '--create', '--fsid', fsid, '--addv', 'a', `[v2:127.0.0.1:${MON_PORT}]`, path.join(dir, 'monmap')]));
     await run(w(['ceph-mon', '-c', conf, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', keyring]));
     log(`ceph ${version} (${daemons.label}): monitor`);
-    lab.spawn(opts.ns, 'ceph-mon', w(['ceph-mon', '-c', conf, '-i', 'a', '-f']));
+    lab.spawn(opts.ns, 'ceph-mon', w(['ceph-mon', '-c', conf, '-i', 'a', '-f']), { essential: true });
     const ceph = (...args: string[]) => exec(['timeout', '20', 'ceph', '--connect-timeout', '10', '-c', conf, ...args]);
     await until(async () => (await ceph('mon', 'stat').catch(() => undefined)) !== undefined, 60_000, 'the Ceph monitor');
 
@@ -106,7 +106,7 @@ export class CephCluster {
     await ceph('osd', 'new', osdUuid, '0');
     await exec(['ceph-osd', '-c', conf, '-i', '0', '--mkfs', '--osd-uuid', osdUuid]);
     log('OSD');
-    lab.spawn(opts.ns, 'ceph-osd', w(['ceph-osd', '-c', conf, '-i', '0', '-f']));
+    lab.spawn(opts.ns, 'ceph-osd', w(['ceph-osd', '-c', conf, '-i', '0', '-f']), { essential: true });
     await until(async () => ((await ceph('osd', 'stat', '-f', 'json').catch(() => undefined))?.stdout ?? '').includes('"num_up_osds":1'), 90_000, 'the Ceph OSD');
     // what the OSD says it runs on: a release without memstore would fail here, not at the first PUT
     const objectstore = (JSON.parse((await ceph('osd', 'metadata', '0', '-f', 'json')).stdout) as { osd_objectstore?: string }).osd_objectstore;

@@ -117,7 +117,24 @@ export class Drill {
     return v;
   }
 
+  /**
+   * One trial of a scenario on victim i. If the lab itself broke (its backend or router ended),
+   * the trial's error or problems say so: otherwise every node "fails" with no cause in sight.
+   */
   async trial(s: Scenario, i: number): Promise<TrialResult> {
+    let r: TrialResult;
+    try {
+      r = await this.runTrial(s, i);
+    } catch (e) {
+      const down = this.t.lab.essentialsDown();
+      if (down.length && e instanceof Error) e.message += `\n${down.join('\n')}`;
+      throw e;
+    }
+    r.problems.push(...this.t.lab.essentialsDown());
+    return r;
+  }
+
+  private async runTrial(s: Scenario, i: number): Promise<TrialResult> {
     const t = this.t;
     const victim = this.victim(i);
     await this.waitSteady();

@@ -3,7 +3,7 @@
 // Nothing is created in the root namespace: veths are born inside their namespaces
 // (`ip link add A netns X type veth peer name B netns Y`).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
 
@@ -21,6 +21,10 @@ export interface LabProcess {
   /** Resolves with the exit code or signal when the process ends. */
   exited: Promise<string>;
   alive(): boolean;
+  /** The exit code or signal, once it ended. */
+  exitStatus(): string | undefined;
+  /** Must run for the lab's whole life (the backend, the router): its end breaks every test after it. */
+  essential: boolean;
 }
 
 export class Lab {
@@ -80,7 +84,7 @@ export class Lab {
   }
 
   /** Start a long-running process inside a namespace, output to <dir>/logs/<name>.log. */
-  spawn(ns: string, name: string, argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'log' } = {}): LabProcess {
+  spawn(ns: string, name: string, argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' | 'ignore'; stdout?: 'pipe' | 'log'; essential?: boolean } = {}): LabProcess {
     const logDir = path.join(this.dir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const log = path.join(logDir, `${name}.log`);
@@ -101,13 +105,32 @@ export class Lab {
         resolve(code);
       }),
     );
-    const p: LabProcess = { name, ns, child, pid: child.pid, log, exited, alive: () => code === undefined };
+    const p: LabProcess = { name, ns, child, pid: child.pid, log, exited, alive: () => code === undefined, exitStatus: () => code, essential: opts.essential ?? false };
     this.procs.push(p);
     return p;
   }
 
   processes(): readonly LabProcess[] {
     return this.procs;
+  }
+
+  /**
+   * Essential processes that ended while the lab runs, each with its exit status and the end of its
+   * log: when every request fails on every node, this says whether the lab itself broke.
+   */
+  essentialsDown(): string[] {
+    if (this.tornDown) return [];
+    return this.procs
+      .filter((p) => p.essential && !p.alive())
+      .map((p) => {
+        let tail = '';
+        try {
+          tail = readFileSync(p.log, 'utf8').trimEnd().split('\n').slice(-8).join(' | ');
+        } catch {
+          /* no log */
+        }
+        return `lab process ${p.name} (${p.pid}) ended (${p.exitStatus() ?? '?'})${tail ? `; its log ends: ${tail}` : ''}`;
+      });
   }
 
   /** PIDs of every process inside our namespaces (daemons' children included). */

@@ -57,7 +57,7 @@ export class ResilientEcmp {
   async start(): Promise<LabProcess> {
     const { ns, clientIf, table } = this.o;
     await this.lab.exec(ns, ['ip', 'rule', 'add', 'iif', clientIf, 'lookup', String(table), 'pref', '100']);
-    this.proc = this.lab.spawn(ns, 'rtr-resilient-ecmp', ['ip', '-o', 'monitor', 'route'], { stdout: 'pipe' });
+    this.proc = this.lab.spawn(ns, 'rtr-resilient-ecmp', ['ip', '-o', 'monitor', 'route'], { stdout: 'pipe', essential: true });
     if (this.proc.child.stdout) createInterface({ input: this.proc.child.stdout }).on('line', (l) => {
       if (this.o.vips.some((v) => l.includes(`${v} `))) this.sync();
     });

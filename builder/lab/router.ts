@@ -64,10 +64,10 @@ export async function startFrrRouter(lab: Lab, o: RouterOptions): Promise<Router
   await chown(dir, uid, gid);
   for (const f of ['bgpd.conf', 'zebra.conf', 'bfdd.conf']) await chown(`${dir}/${f}`, uid, gid);
   const common = (d: string) => ['-f', `${dir}/${d}.conf`, '-i', `${dir}/${d}.pid`, '--vty_socket', dir, '-z', `${dir}/zserv.api`, '-P', '0', '-u', 'frr', '-g', 'frr'];
-  const procs = [lab.spawn(o.ns, 'rtr-zebra', ['/usr/lib/frr/zebra', ...common('zebra')])];
+  const procs = [lab.spawn(o.ns, 'rtr-zebra', ['/usr/lib/frr/zebra', ...common('zebra')], { essential: true })];
   for (let i = 0; i < 100 && !existsSync(`${dir}/zserv.api`); i++) await sleep(50);
-  procs.push(lab.spawn(o.ns, 'rtr-bfdd', ['/usr/lib/frr/bfdd', ...common('bfdd'), '--bfdctl', `${dir}/bfdd.sock`]));
-  procs.push(lab.spawn(o.ns, 'rtr-bgpd', ['/usr/lib/frr/bgpd', ...common('bgpd')]));
+  procs.push(lab.spawn(o.ns, 'rtr-bfdd', ['/usr/lib/frr/bfdd', ...common('bfdd'), '--bfdctl', `${dir}/bfdd.sock`], { essential: true }));
+  procs.push(lab.spawn(o.ns, 'rtr-bgpd', ['/usr/lib/frr/bgpd', ...common('bgpd')], { essential: true }));
   return { procs, vtysh: (cmd) => vtysh(lab, o.ns, dir, cmd) };
 }
 
