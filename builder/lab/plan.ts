@@ -5,6 +5,7 @@
 import { ConfigError } from '../../firstboot/lib/errors.js';
 import { intToIp, ipToInt, networkOf, parseCidr, type Cidr } from '../../firstboot/model/net.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
+import { maxconnWithin } from '../../firstboot/model/defaults.js';
 import { NODE_HTTP_PORT } from './apps.js';
 
 export interface LabPlan {
@@ -77,7 +78,7 @@ export function planLab(cluster: Cluster): LabPlan {
  */
 export function labCluster(cluster: Cluster, plan: LabPlan, opts: { maxFiles?: number; backendPorts?: readonly number[] } = {}): Cluster {
   const ports = opts.backendPorts ?? [NODE_HTTP_PORT];
-  const maxconn = opts.maxFiles ? Math.min(cluster.haproxy.maxconn, Math.floor((opts.maxFiles - 200) / 2)) : cluster.haproxy.maxconn;
+  const maxconn = opts.maxFiles ? Math.min(cluster.haproxy.maxconn, maxconnWithin(opts.maxFiles)) : cluster.haproxy.maxconn;
   const clientNet = `${plan.client.net}/${plan.client.prefix}`;
   const backendNet = `${plan.backendNet.net}/${plan.backendNet.prefix}`;
   const md5Secret = cluster.bgp ? (cluster.bgp.neighbors[0]?.md5PasswordSecret ?? cluster.bgp.md5PasswordSecret) : undefined;

@@ -1,14 +1,33 @@
 /**
  * RLIMIT_NOFILE of ober-http.service (LimitNOFILE=). HAProxy needs two descriptors per connection
- * (client and server side) plus listeners, checks and pipes, and refuses to start when maxconn
- * does not fit ("Cannot raise FD limit"): maxconn is bounded by it in the schema.
+ * (client and server side) plus listeners, checks and pipes (haproxyFilesNeeded), and refuses to
+ * start when maxconn does not fit ("Cannot raise FD limit"): maxconn is bounded by it in the schema.
  */
 export const HAPROXY_FILE_LIMIT = 1_048_576;
 /** HAProxy's workers run as this user (the image's haproxy package creates it); the master stays root. */
 export const HAPROXY_USER = 'haproxy';
-/** Descriptors HAProxy keeps besides two per connection (HAProxy 2.6 asked 2 × maxconn + 36 here). */
+/** Descriptors HAProxy keeps besides connections and pipes (HAProxy 2.6 asked 2 × maxconn + 36 here). */
 export const HAPROXY_FD_RESERVE = 1000;
-export const MAX_HAPROXY_MAXCONN = Math.floor((HAPROXY_FILE_LIMIT - HAPROXY_FD_RESERVE) / 2);
+/**
+ * Most kernel pipes for splicing plain-HTTP bodies (HAProxy's `maxpipes`; its own default is
+ * maxconn / 4). A pipe holds up to 64 KiB of kernel memory and two descriptors; with none free
+ * HAProxy copies through its buffers instead, so the cap bounds memory, not what can be served.
+ */
+export const HAPROXY_MAX_PIPES = 4096;
+/** `maxpipes` rendered for a maxconn. */
+export const haproxyPipes = (maxconn: number): number => Math.min(HAPROXY_MAX_PIPES, Math.floor(maxconn / 4));
+/** Descriptors HAProxy asks for at a maxconn: two per connection (client and server side), two per pipe, the reserve. */
+export const haproxyFilesNeeded = (maxconn: number): number => 2 * maxconn + 2 * haproxyPipes(maxconn) + HAPROXY_FD_RESERVE;
+/** The largest maxconn whose descriptors fit in a file limit. */
+export function maxconnWithin(files: number): number {
+  // Pipes at their cap (large limits) or at maxconn / 4, whichever the answer falls under.
+  const capped = Math.floor((files - HAPROXY_FD_RESERVE - 2 * HAPROXY_MAX_PIPES) / 2);
+  if (capped >= 4 * HAPROXY_MAX_PIPES) return capped;
+  let m = Math.floor(((files - HAPROXY_FD_RESERVE) * 2) / 5);
+  while (haproxyFilesNeeded(m + 1) <= files) m++;
+  return m;
+}
+export const MAX_HAPROXY_MAXCONN = maxconnWithin(HAPROXY_FILE_LIMIT);
 
 // Kernel settings every node gets (/etc/sysctl.d/99-herr-ober.conf in the seed's design), in the
 // order they are written. Cluster `sysctl:` and node `overrides.sysctl` replace or extend them.

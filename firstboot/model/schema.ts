@@ -249,7 +249,7 @@ const logging = z.strictObject({
 
 /** Whole seconds; HAProxy timeouts. Defaults are upload-friendly: a multi-GB PUT can pause. */
 const haproxy = z.strictObject({
-  /** Bounded by ober-http.service's file limit: HAProxy needs two descriptors per connection. */
+  /** Bounded by ober-http.service's file limit: two descriptors per connection and per pipe (haproxyFilesNeeded). */
   maxconn: intIn(100, MAX_HAPROXY_MAXCONN).default(100_000),
   timeouts: z
     .strictObject({

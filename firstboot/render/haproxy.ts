@@ -1,7 +1,7 @@
 import { ConfigError } from '../lib/errors.js';
 import type { NodeConfig, SourceList } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
-import { HAPROXY_USER } from '../model/defaults.js';
+import { HAPROXY_USER, haproxyPipes } from '../model/defaults.js';
 import { caCertificateNames } from '../model/rules.js';
 import { duration, type RenderContext } from './context.js';
 import { compile } from './engine.js';
@@ -12,6 +12,7 @@ import { atLeast } from './target.js';
 export interface HaproxyView {
   header: string;
   maxconn: number;
+  maxpipes: number;
   user: string;
   bufsize: number;
   statsSocket: string;
@@ -94,6 +95,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
   const view: HaproxyView = {
     header: ctx.header,
     maxconn: node.haproxy.maxconn,
+    maxpipes: haproxyPipes(node.haproxy.maxconn),
     user: HAPROXY_USER,
     bufsize: HAPROXY_BUFSIZE,
     statsSocket: layout.haproxySocket,

@@ -1,13 +1,17 @@
 // The rendered haproxy.cfg's data path, run by the real HAProxy in a network namespace with the
 // node's VIP on lo: a dead backend server never fails a request (retries go to another server, and
 // it is taken out after three connection errors), large request headers pass, the backend
-// connection policy is what backends[].reuseConnections says, a server state change is printed
-// once, and maxconn's bound matches HAProxy's own descriptor need. (Real RGW: test/s3.)
+// connection policy is what backends[].reuseConnections says, plain-HTTP bodies are spliced and
+// intact, a server state change is printed once, and maxconn's bound matches HAProxy's own
+// descriptor need. (Real RGW: test/s3.)
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
-import { HAPROXY_FD_RESERVE, MAX_HAPROXY_MAXCONN, HAPROXY_FILE_LIMIT } from '../../firstboot/model/defaults.js';
+import { maxconnWithin, MAX_HAPROXY_MAXCONN, HAPROXY_FILE_LIMIT } from '../../firstboot/model/defaults.js';
+import { haproxySocket } from '../../firstboot/ops/haproxy-cli.js';
+import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { clusterSchema, type Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles } from '../../firstboot/render/index.js';
 import { EXTRA_CLUSTERS, loadExample } from '../helpers/fixtures.js';
@@ -18,14 +22,27 @@ const BACKEND = '10.30.0.21';
 const LIVE = 8081;
 const DEAD = 8082;
 
-// Answers with the number of TCP connections it has accepted so far, and the size of the request's headers.
+// Answers with the number of TCP connections it has accepted so far, the size of the request's
+// headers, and the length and sha256 of its body; /blob?mib=N answers N MiB of a fixed pattern.
 const SERVER_JS = String.raw`
 const http = require('node:http');
+const crypto = require('node:crypto');
 let conns = 0;
 const s = http.createServer({ maxHeaderSize: 65536, requireHostHeader: false }, (req, res) => {
-  req.resume();
+  const mib = /^\/blob\?mib=(\d+)$/.exec(req.url || '');
+  if (mib) {
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 255;
+    res.writeHead(200, { 'content-length': Number(mib[1]) << 20 });
+    let left = Number(mib[1]);
+    const more = () => { while (left > 0) { left--; if (!res.write(chunk)) return res.once('drain', more); } res.end(); };
+    return more();
+  }
   const bytes = Object.entries(req.headers).reduce((n, [k, v]) => n + k.length + String(v).length, 0);
-  res.end(JSON.stringify({ conns, bytes }));
+  const hash = crypto.createHash('sha256');
+  let length = 0;
+  req.on('data', (c) => { hash.update(c); length += c.length; });
+  req.on('end', () => res.end(JSON.stringify({ conns, bytes, length, sha256: hash.digest('hex') })));
 });
 s.on('connection', () => conns++);
 s.keepAliveTimeout = 60000;
@@ -35,8 +52,11 @@ s.listen(Number(process.argv[1]), process.argv[2]);
 let lab: Lab;
 let ns: string;
 let base: Cluster;
+/** The image's HAProxy (the version a node runs; OBER_DAEMONS=image insists on it), else the host's. */
+let daemons: DaemonRoot;
 
 beforeAll(async () => {
+  daemons = await resolveDaemons();
   lab = new Lab();
   ns = await lab.addNs('dp');
   for (const a of [VIP, BACKEND]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
@@ -62,17 +82,17 @@ async function curl(args: string[]): Promise<{ code: string; body: string }> {
   return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
 }
 
-async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string }> {
+async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string; socket: string }> {
   const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', path.join(lab.dir, name));
   const cfg = m.layout.haproxyCfg;
   // -W: master-worker in the foreground, as ober-http.service runs it (-Ws)
-  const proc = lab.spawn(ns, `haproxy-${name}`, ['haproxy', '-W', '-f', cfg]);
+  const proc = lab.spawn(ns, `haproxy-${name}`, daemons.wrap(['haproxy', '-W', '-f', cfg], [lab.dir]));
   for (let i = 0; i < 100; i++) {
     const r = await lab.exec(ns, ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://${VIP}:8404/health`], { allowFailure: true });
     if (r.stdout === '200') break;
     await sleep(100);
   }
-  return { proc, cfg };
+  return { proc, cfg, socket: m.layout.haproxySocket };
 }
 
 async function stopHaproxy(p: LabProcess): Promise<void> {
@@ -126,6 +146,29 @@ describe('request headers', () => {
   });
 });
 
+describe('bodies over plain HTTP (option splice-auto)', () => {
+  it('move through kernel pipes, and arrive intact both ways', async () => {
+    const cluster = { ...base, backends: base.backends.map((b) => ({ ...b, servers: `${BACKEND}:${LIVE}` })) };
+    const h = await startRendered(cluster, 'splice');
+    const src = path.join(lab.dir, 'upload.bin');
+    await lab.exec(ns, ['dd', 'if=/dev/urandom', `of=${src}`, 'bs=1M', 'count=32', 'status=none']);
+    const sent = createHash('sha256').update(await readFile(src)).digest('hex');
+    const put = await curl(['-T', src, `http://${VIP}/upload`]);
+    const got = await lab.exec(ns, ['sh', '-c', `curl -sf http://${VIP}/blob?mib=32 | sha256sum`]);
+    const spliced = /^TotalSplicedBytesOut: (\d+)$/m.exec(await haproxySocket(h.socket)('show info'))?.[1];
+    await stopHaproxy(h.proc);
+    expect(put.code).toBe('200');
+    expect(JSON.parse(put.body)).toMatchObject({ length: 32 << 20, sha256: sent });
+    const chunk = Buffer.alloc(1 << 20);
+    for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 255;
+    const blob = createHash('sha256');
+    for (let i = 0; i < 32; i++) blob.update(chunk);
+    expect(got.stdout.split(' ')[0]).toBe(blob.digest('hex'));
+    // The kernel carried most of the 64 MiB, not HAProxy's buffers.
+    expect(Number(spliced)).toBeGreaterThan(32 << 20);
+  });
+});
+
 describe('backend connections (backends[].reuseConnections)', () => {
   async function backendConnectionsFor(reuse: boolean): Promise<number> {
     const cluster = { ...base, backends: base.backends.map((b) => ({ ...b, servers: `${BACKEND}:${LIVE}`, reuseConnections: reuse })) };
@@ -158,16 +201,16 @@ describe('maxconn and the descriptor limit', () => {
     expect(JSON.stringify(r.error?.issues)).toContain('maxconn');
   });
 
-  it('HAProxy starts with the largest maxconn the reserve allows for a limit, and not with more than the limit holds', async () => {
+  it('HAProxy starts with the largest maxconn whose connections, pipes and reserve fit a limit, and not with more than the limit holds', async () => {
     const limit = 4000;
-    const largest = Math.floor((limit - HAPROXY_FD_RESERVE) / 2);
+    const largest = maxconnWithin(limit);
     const m = await materialize({ ...base, haproxy: { ...base.haproxy, maxconn: largest } }, base.nodes[0]?.name ?? '', path.join(lab.dir, 'fd'));
     const tryStart = async (maxconn: number) => {
       const cfg = (await readFile(m.layout.haproxyCfg, 'utf8')).replace(/maxconn \d+/, `maxconn ${maxconn}`);
       const f = `${m.layout.haproxyCfg}.${maxconn}`;
       await writeFile(f, cfg);
       // -c does not check descriptors; start for real, under the limit, and stop at once
-      const r = await lab.exec(ns, ['prlimit', `--nofile=${limit}:${limit}`, 'timeout', '-s', 'USR1', '2', 'haproxy', '-db', '-f', f], { allowFailure: true });
+      const r = await lab.exec(ns, ['prlimit', `--nofile=${limit}:${limit}`, 'timeout', '-s', 'USR1', '2', ...daemons.wrap(['haproxy', '-db', '-f', f], [lab.dir])], { allowFailure: true });
       return r.stderr;
     };
     expect(await tryStart(largest)).not.toMatch(/FD limit/);
