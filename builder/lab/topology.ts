@@ -379,7 +379,7 @@ export async function keepalivedPids(n: LabNode): Promise<number[]> {
 }
 
 /** The hard RLIMIT_NOFILE this process (and so the lab's HAProxy) can raise itself to. */
-async function hardFileLimit(): Promise<number> {
+export async function hardFileLimit(): Promise<number> {
   const limits = await readFile('/proc/self/limits', 'utf8');
   const m = /^Max open files\s+\S+\s+(\S+)/m.exec(limits);
   return m?.[1] && m[1] !== 'unlimited' ? Number(m[1]) : 1_048_576;

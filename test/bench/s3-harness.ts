@@ -10,6 +10,8 @@ import type { DaemonRoot } from '../../builder/image/image-root.js';
 import type { Lab, LabProcess } from '../../builder/lab/netns.js';
 import { sleep } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
+import { maxconnWithin } from '../../firstboot/model/defaults.js';
+import { hardFileLimit } from '../../builder/lab/topology.js';
 import { materialize } from '../helpers/materialize.js';
 
 export const RGW_ADDRESS = '10.30.0.21';
@@ -74,7 +76,9 @@ export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddr
   const c: Cluster = {
     ...cluster,
     backends: cluster.backends.map((b) => ({ ...b, servers: RGW_PORTS.map((p) => `${address}:${p}`).join(','), ...(opts.reuseConnections !== undefined ? { reuseConnections: opts.reuseConnections } : {}) })),
-    haproxy: { ...cluster.haproxy, maxconn: 8000 }, // as cephadm; the bench process's fd limit is lower than the unit's
+    // As cephadm's, or what the bench's descriptor limit holds (lower than the unit's): HAProxy
+    // refuses to start above it.
+    haproxy: { ...cluster.haproxy, maxconn: Math.min(8000, maxconnWithin(await hardFileLimit())) },
   };
   const m = await materialize(c, c.nodes[0]?.name ?? '', root);
   const certDir = m.layout.haproxyCertDir;
