@@ -7,9 +7,10 @@ import type { Output } from '../lib/output.js';
 import type { ProgramContext, Register } from '../lib/program.js';
 import type { Layout } from '../model/layout.js';
 import { writeFileAtomic } from '../ops/atomic.js';
-import { addAclPattern, frontendCounters, haproxySocket } from '../ops/haproxy-cli.js';
+import { addAclPattern, backendSessions, frontendCounters, haproxySocket } from '../ops/haproxy-cli.js';
+import { holdNewConnections, releaseHold, unsettledConnections } from '../ops/sockets.js';
 import { chooseServiceControl, type ServiceControl } from '../ops/services.js';
-import { closingAclPath, CLOSING_PATTERN } from '../render/haproxy.js';
+import { backendId, closingAclPath, CLOSING_PATTERN, S3_PORTS } from '../render/haproxy.js';
 import { executeStop, planStop, stopSettings, type StopStepResult } from '../ops/stop.js';
 import { localAddresses } from '../ops/vrrp.js';
 import { realClock } from '../ops/wait.js';
@@ -42,6 +43,17 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
     closeConnections: () => addAclPattern(cli, closingAclPath(layout), CLOSING_PATTERN),
     // The track feed writes 1 too while the flag exists; writing it here saves its poll interval.
     lowerPriority: () => writeFileAtomic(layout.trackFile, '1\n'),
+    holdNewConnections: (expirySec) => holdNewConnections(node.vips.map((v) => v.address), expirySec),
+    releaseHold: () => releaseHold(),
+    inFlight: async () => {
+      try {
+        const requests = await backendSessions(cli, [...new Set(node.vips.map((v) => backendId(v.backend)))]);
+        const unsettled = await unsettledConnections(node.vips.map((v) => v.address), Object.values(S3_PORTS));
+        return requests + unsettled.length;
+      } catch {
+        return undefined;
+      }
+    },
     frontends: (names) => frontendCounters(cli, names).catch(() => undefined),
     // The addresses are the truth for where traffic goes; the VRRP state files come from notify
     // scripts keepalived runs concurrently, and a quick MASTER → BACKUP can leave a stale MASTER.

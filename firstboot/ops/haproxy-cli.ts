@@ -60,6 +60,15 @@ export async function frontendCounters(cli: HaproxyCommand, names: readonly stri
     .map((r) => ({ name: r.pxname ?? '', scur: Number(r.scur) || 0, stot: Number(r.stot) || 0 }));
 }
 
+/**
+ * Requests the named backends are serving now: a BACKEND line's scur counts the streams assigned
+ * to it, from the choice of the backend to the end of the answer (idle connections are no stream).
+ */
+export async function backendSessions(cli: HaproxyCommand, names: readonly string[]): Promise<number> {
+  const rows = parseShowStat(await cli('show stat'));
+  return rows.filter((r) => r.svname === 'BACKEND' && names.includes(r.pxname ?? '')).reduce((n, r) => n + (Number(r.scur) || 0), 0);
+}
+
 /** Ids of the pattern references HAProxy loaded from `file` (`show acl`: `<id> (<file>) ...`). */
 export function aclIdsOf(showAcl: string, file: string): number[] {
   const ids: number[] = [];

@@ -6,6 +6,7 @@ import { frontendId } from '../render/haproxy.js';
 import type { FrontendCounters } from './haproxy-cli.js';
 import type { ServiceControl } from './services.js';
 import { waitUntil, type Clock } from './wait.js';
+import { HOLD_SET } from '../render/system.js';
 
 export interface StopSettings {
   mode: NodeConfig['mode'];
@@ -20,6 +21,10 @@ export interface StopSettings {
   quietMs: number;
   /** Bound on waiting for the traffic to move (BGP) or the VIPs to be handed over (keepalived). */
   moveTimeoutMs: number;
+  /** keepalived: bound on waiting, with new connections held, for the running requests to finish before the hand-over. */
+  finishTimeoutMs: number;
+  /** keepalived: the hold on new connections expires by itself after this long, should the stop die. */
+  holdExpirySec: number;
   drainTimeoutMs: number;
 }
 
@@ -28,6 +33,11 @@ const WITHDRAW_MARGIN_MS = 1000;
 /** A router that moved the traffic sends no new connection for this long (ECMP rehash is immediate). */
 const QUIET_MS = 2000;
 const MOVE_TIMEOUT_MS = 30_000;
+/**
+ * A held client retransmits its SYN after 1 s, then 3 s: requests running at the hold should end
+ * within that, and a longer wait only delays the new connections further.
+ */
+const FINISH_TIMEOUT_MS = 3000;
 
 export function stopSettings(node: NodeConfig, opts: { drainTimeoutSec?: number } = {}): StopSettings {
   const h = node.health;
@@ -40,11 +50,13 @@ export function stopSettings(node: NodeConfig, opts: { drainTimeoutSec?: number 
     withdrawWaitMs: h.intervalMs * h.fall + h.timeoutMs + WITHDRAW_MARGIN_MS,
     quietMs: QUIET_MS,
     moveTimeoutMs: MOVE_TIMEOUT_MS,
+    finishTimeoutMs: FINISH_TIMEOUT_MS,
+    holdExpirySec: Math.ceil((FINISH_TIMEOUT_MS + MOVE_TIMEOUT_MS) / 1000) + 10,
     drainTimeoutMs: (opts.drainTimeoutSec ?? node.haproxy.drainTimeoutSec) * 1000,
   };
 }
 
-export type StopStepName = 'maintenance' | 'close-connections' | 'withdraw' | 'traffic-moved' | 'handover' | 'drain' | 'stop-http';
+export type StopStepName = 'maintenance' | 'close-connections' | 'withdraw' | 'traffic-moved' | 'hold' | 'finish-requests' | 'handover' | 'drain' | 'stop-http';
 
 export interface StopStep {
   name: StopStepName;
@@ -69,9 +81,20 @@ export function planStop(s: StopSettings): StopStep[] {
   } else if (s.peers === 0) {
     steps.push({ name: 'handover', description: `no other node can take ${vips}: they go with HAProxy's stop` });
   } else {
+    // After a VRRP hand-over the client's packets (a PUT's body, the ACKs a GET's answer needs)
+    // reach the new holder, which knows no such connection and resets it: what runs here must
+    // end before, and nothing new may start.
+    steps.push({
+      name: 'hold',
+      description: `drop new connections to ${vips} on this node (nftables set ${HOLD_SET}, expires after ${s.holdExpirySec} s): clients retransmit their SYN after 1 s and reach the node that took the VIPs over`,
+    });
+    steps.push({
+      name: 'finish-requests',
+      description: `wait until no request runs on the VIPs and every answer sent from them is acknowledged (at most ${s.finishTimeoutMs / 1000} s)`,
+    });
     steps.push({
       name: 'handover',
-      description: `lower this node's VRRP priority (track file 1) and wait until it is MASTER of none of ${vips} (at most ${s.moveTimeoutMs / 1000} s)`,
+      description: `lower this node's VRRP priority (track file 1) and wait until it is MASTER of none of ${vips} (at most ${s.moveTimeoutMs / 1000} s), then lift the hold`,
     });
   }
   steps.push({ name: 'drain', description: `wait until HAProxy's connections on the VIPs are finished (at most ${s.drainTimeoutMs / 1000} s)` });
@@ -88,6 +111,11 @@ export interface StopProbes {
   closeConnections(): Promise<void>;
   /** keepalived: write 1 to the track file so the first backup takes over (no priority-0 gap). */
   lowerPriority(): Promise<void>;
+  /** keepalived: drop new connections to the VIPs on this node, for at most `expirySec`. */
+  holdNewConnections(expirySec: number): Promise<void>;
+  releaseHold(): Promise<void>;
+  /** keepalived: requests running on the VIPs plus VIP connections with data not yet read or acknowledged; undefined when unknown. */
+  inFlight(): Promise<number | undefined>;
   /** Counters of the VIP frontends; undefined when HAProxy does not answer. */
   frontends(names: readonly string[]): Promise<FrontendCounters[] | undefined>;
   /** keepalived: addresses of the VIPs this node still holds. */
@@ -154,17 +182,37 @@ export async function executeStop(s: StopSettings, p: StopProbes): Promise<StopS
       );
       return r.ok ? { ok: true, detail: `no new connection for ${s.quietMs} ms` } : { ok: false, detail: `new connections still arrive after ${s.moveTimeoutMs / 1000} s: is the route withdrawn on the router?` };
     });
+  } else if (s.peers === 0) {
+    // Waiting for a hand-over nobody can take would only add the move timeout to the stop.
+    await step('handover', () => Promise.resolve({ ok: true, detail: 'no other node in the cluster: the VIPs go with HAProxy' }));
   } else {
-    await step('handover', async () => {
-      // Waiting for a hand-over nobody can take would only add the move timeout to the stop.
-      if (s.peers === 0) return { ok: true, detail: 'no other node in the cluster: the VIPs go with HAProxy' };
-      await p.lowerPriority();
-      let held: string[] = [];
-      const r = await waitUntil(async () => (held = await p.heldVips()).length === 0, { timeoutMs: s.moveTimeoutMs, intervalMs: 100, clock: p.clock });
-      return r.ok
-        ? { ok: true, detail: 'this node holds no VIP' }
-        : { ok: false, detail: `still MASTER of ${held.join(', ')} after ${s.moveTimeoutMs / 1000} s (no backup up?); the VIPs go with HAProxy's stop` };
-    });
+    let holding = false;
+    try {
+      await step('hold', () =>
+        p.holdNewConnections(s.holdExpirySec).then(
+          () => ((holding = true), { ok: true, detail: 'new connections to the VIPs are dropped here' }),
+          // Not a reason to stop the stop: requests starting now may then break at the hand-over.
+          (e: unknown) => ({ ok: false, detail: `could not hold them: ${e instanceof Error ? e.message : String(e)}` }),
+        ),
+      );
+      await step('finish-requests', async () => {
+        if (!reachable) return { ok: true, detail: 'HAProxy does not answer: no request runs' };
+        let running: number | undefined;
+        const r = await waitUntil(async () => (running = await p.inFlight()) === 0, { timeoutMs: s.finishTimeoutMs, intervalMs: 50, clock: p.clock });
+        return r.ok ? { ok: true, detail: 'no request running' } : { ok: false, detail: `${running ?? 'an unknown number of'} request(s) or answer(s) still running after ${s.finishTimeoutMs / 1000} s: they may break at the hand-over` };
+      });
+      await step('handover', async () => {
+        await p.lowerPriority();
+        let held: string[] = [];
+        const r = await waitUntil(async () => (held = await p.heldVips()).length === 0, { timeoutMs: s.moveTimeoutMs, intervalMs: 100, clock: p.clock });
+        return r.ok
+          ? { ok: true, detail: 'this node holds no VIP' }
+          : { ok: false, detail: `still MASTER of ${held.join(', ')} after ${s.moveTimeoutMs / 1000} s (no backup up?); the VIPs go with HAProxy's stop` };
+      });
+    } finally {
+      // The VIPs are gone (or stay, with nobody to take them): new connections are no longer held.
+      if (holding) await p.releaseHold().catch(() => undefined);
+    }
   }
 
   await step('drain', async () => {

@@ -48,6 +48,8 @@ export const vipHealthPath = (vipName: string) => `/health/${vipName}`;
 export const STATUS_PATH = '/status';
 export const EVENTS_PATH = '/events';
 export const STATS_PORT = 8404;
+/** The VIPs' S3 ports: HTTP and, with a certificate, HTTPS. */
+export const S3_PORTS = { http: 80, https: 443 } as const;
 /** tune.bufsize: room for RGW's 16 KiB of request headers plus HAProxy's 1 KiB rewrite reserve. */
 export const HAPROXY_BUFSIZE = 32_768;
 /** Whitelist ACL files in layout.haproxyAclDir, by whitelist key: `ober sync` replaces them at run time. */
@@ -112,7 +114,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
       vipName: v.name,
       backend: v.backend,
       backendId: backendId(v.backend),
-      binds: [`${v.address}:80${vipBindOpts}`, ...(serverCerts.length ? [`${v.address}:443${vipBindOpts} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
+      binds: [`${v.address}:${S3_PORTS.http}${vipBindOpts}`, ...(serverCerts.length ? [`${v.address}:${S3_PORTS.https}${vipBindOpts} ssl crt ${layout.haproxyCertDir}/ alpn http/1.1`] : [])],
       ...(frontendAcl ? { allowAcl: frontendAcl } : {}),
       // Keepalived: a VIP another node owns is here only while this node covers for that owner
       // (haproxy.cfg says why its client connections are not kept alive).

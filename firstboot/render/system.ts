@@ -5,7 +5,7 @@ import type { NodeConfig, SourceList } from '../model/derive.js';
 import type { RenderContext } from './context.js';
 import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
-import { STATS_PORT } from './haproxy.js';
+import { S3_PORTS, STATS_PORT } from './haproxy.js';
 import { TEMPLATES } from './templates.js';
 
 const sysctlTemplate = compile<{ header: string; settings: { key: string; value: string; why: string }[] }>(TEMPLATES.sysctlConf);
@@ -29,7 +29,7 @@ const STOP_GRACE_SEC = 30;
 
 interface NftView {
   header: string;
-  sets: { name: string; interval: boolean; elements: string }[];
+  sets: { name: string; interval: boolean; timeout?: boolean; elements: string }[];
   rules: { why: string; rule: string }[];
   /** Rules without a verdict, before conntrack's accept of established flows (which would hide these packets). */
   counters: { why: string; rule: string }[];
@@ -101,6 +101,13 @@ const NO_LISTENER_WHY =
   'with no listener (HAProxy killed, restarting, not yet started) a connection attempt falls to the drop policy instead of being refused, ' +
   'so the client retransmits its SYN (after 1 s, 3 s) until HAProxy is back or the VIP has moved, rather than failing at once';
 
+/**
+ * keepalived: VIPs whose new connections `ober stop` holds (drops) while the requests running on
+ * them finish, before it hands them over. Its elements carry a timeout: a stop that dies mid-way
+ * does not hold them for ever.
+ */
+export const HOLD_SET = 'holding';
+
 /** BFD control (3784) and echo (3785) ports, RFC 5881. */
 const BFD_PORTS = '3784, 3785';
 /** IP protocol number of VRRP. */
@@ -128,7 +135,11 @@ export function renderNftables(node: NodeConfig, ctx: RenderContext): RenderedFi
   rules.push({ why: 'SSH from the admin whitelist', rule: `${from(admin)}tcp dport 22 accept` });
   const vips = setFor('vips', node.vips.map((v) => v.address), false);
   const frontend = setFor(NFT_SETS.frontendHttp, node.whitelists.frontendHttp, true);
-  rules.push({ why: `S3 on the VIPs from the frontend whitelist, while HAProxy listens: ${NO_LISTENER_WHY}`, rule: `ip daddr ${vips} ${from(frontend)}tcp dport { 80, 443 } ${LISTENER_PRESENT} accept` });
+  if (node.mode === 'keepalived') {
+    sets.push({ name: HOLD_SET, interval: false, timeout: true, elements: '' });
+    rules.push({ why: "new S3 connections to a VIP that `ober stop` is handing over (established ones pass above): held, the client's SYN comes back after 1 s to the node that took the VIP", rule: `ip daddr @${HOLD_SET} tcp dport { ${S3_PORTS.http}, ${S3_PORTS.https} } drop` });
+  }
+  rules.push({ why: `S3 on the VIPs from the frontend whitelist, while HAProxy listens: ${NO_LISTENER_WHY}`, rule: `ip daddr ${vips} ${from(frontend)}tcp dport { ${S3_PORTS.http}, ${S3_PORTS.https} } ${LISTENER_PRESENT} accept` });
   const monitoring = setFor(NFT_SETS.monitoring, node.whitelists.monitoring, true);
   rules.push({ why: 'stats, /metrics and /health from the monitoring whitelist', rule: `${from(monitoring)}tcp dport ${STATS_PORT} accept` });
   if (node.bgp) {

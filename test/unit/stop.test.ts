@@ -33,11 +33,14 @@ function fakeService(log: string[], active = true): ServiceControl {
 }
 
 /** Frontend counters as a function of the fake time. */
-function probes(clock: Clock & { t: number }, log: string[], counters: (t: number) => FrontendCounters[] | undefined, held: (t: number) => string[] = () => []): StopProbes {
+function probes(clock: Clock & { t: number }, log: string[], counters: (t: number) => FrontendCounters[] | undefined, held: (t: number) => string[] = () => [], inFlight: (t: number) => number | undefined = () => 0): StopProbes {
   return {
     setMaintenance: async () => void log.push('maintenance'),
     closeConnections: async () => void log.push('close connections'),
-    lowerPriority: async () => void log.push('track 1'),
+    lowerPriority: async () => void log.push(`track 1 at ${clock.t}`),
+    holdNewConnections: async (expirySec) => void log.push(`hold ${expirySec}s`),
+    releaseHold: async () => void log.push(`release at ${clock.t}`),
+    inFlight: async () => inFlight(clock.t),
     frontends: async () => counters(clock.t),
     heldVips: async () => held(clock.t),
     service: fakeService(log),
@@ -56,10 +59,12 @@ describe('stop plan', () => {
     expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'close-connections', 'withdraw', 'traffic-moved', 'drain', 'stop-http']);
   });
 
-  it('keepalived: hand over by priority, then drain and stop; --drain-timeout overrides the cluster', async () => {
+  it('keepalived: hold new connections, let running requests finish, hand over by priority, then drain and stop; --drain-timeout overrides the cluster', async () => {
     const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 5 });
     expect(s.drainTimeoutMs).toBe(5000);
-    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'close-connections', 'handover', 'drain', 'stop-http']);
+    expect(planStop(s).map((x) => x.name)).toEqual(['maintenance', 'close-connections', 'hold', 'finish-requests', 'handover', 'drain', 'stop-http']);
+    // The hold outlives the longest stop before the hand-over, should the stop die.
+    expect(s.holdExpirySec * 1000).toBeGreaterThan(s.finishTimeoutMs + s.moveTimeoutMs);
   });
 });
 
@@ -97,11 +102,36 @@ describe('stop execution (fake probes)', () => {
       s,
       probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 1 }], (t) => (t < 700 ? ['10.20.0.100'] : [])),
     );
-    expect(log).toEqual(['maintenance', 'close connections', 'track 1', 'stop http immediate']);
+    expect(log).toEqual(['maintenance', 'close connections', `hold ${s.holdExpirySec}s`, 'track 1 at 0', 'release at 700', 'stop http immediate']);
     expect(r.find((x) => x.name === 'handover')).toMatchObject({ ok: true });
     expect(r.find((x) => x.name === 'handover')?.elapsedMs).toBeGreaterThanOrEqual(700);
     expect(r.find((x) => x.name === 'drain')).toMatchObject({ ok: false });
     expect(r.find((x) => x.name === 'drain')?.detail).toMatch(/1 connection\(s\) still open after 3 s/);
+  });
+
+  it('keepalived: hands over only once the running requests and unacknowledged answers are done, then lifts the hold', async () => {
+    const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 3 });
+    const clock = fakeClock();
+    const log: string[] = [];
+    // Two requests run until t = 1.2 s, one answer is acknowledged at t = 1.5 s.
+    const running = (t: number) => (t < 1200 ? 3 : t < 1500 ? 1 : 0);
+    const r = await executeStop(s, probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 0 }], (t) => (t < 1900 ? ['10.20.0.100'] : []), running));
+    expect(r.find((x) => x.name === 'finish-requests')).toMatchObject({ ok: true });
+    const track = Number(/^track 1 at (\d+)$/.exec(log.find((l) => l.startsWith('track 1')) ?? '')?.[1]);
+    expect(track).toBeGreaterThanOrEqual(1500);
+    expect(track).toBeLessThan(1500 + 100);
+    expect(log.at(-2)).toMatch(/^release at (19|20)\d\d$/);
+  });
+
+  it('keepalived: requests that do not finish in time are reported, and the hand-over goes on; a hold that failed is not lifted', async () => {
+    const s = stopSettings(await nodeOf(1), { drainTimeoutSec: 1 });
+    const clock = fakeClock();
+    const log: string[] = [];
+    const p = probes(clock, log, () => [{ name: 'fe_s3-a', stot: 1, scur: 0 }], () => [], () => 2);
+    const r = await executeStop(s, { ...p, holdNewConnections: () => Promise.reject(new Error('No such file or directory; did you mean set')) });
+    expect(r.find((x) => x.name === 'hold')).toMatchObject({ ok: false, detail: expect.stringMatching(/could not hold them: No such file/) });
+    expect(r.find((x) => x.name === 'finish-requests')).toMatchObject({ ok: false, detail: expect.stringMatching(/2 request\(s\) or answer\(s\) still running after 3 s/) });
+    expect(log).toEqual(['maintenance', 'close connections', `track 1 at ${s.finishTimeoutMs}`, 'stop http']);
   });
 
   it('keepalived without a backup: reports the VIP still held and stops anyway', async () => {

@@ -1,0 +1,112 @@
+// keepalived's graceful stop, in front of a real listener behind the node's rendered firewall: the
+// hold `ober stop` puts on a VIP's new connections before the hand-over (dropped, not refused: the
+// client's SYN comes back after 1 s, to the node that took the VIP) lets established connections
+// go on, lifts, and expires by itself; and the socket queues it waits on are the kernel's.
+// Two namespaces this test creates, joined by a veth.
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { execa, type ResultPromise } from 'execa';
+import { run, type RunResult } from '../../firstboot/lib/exec.js';
+import { holdNewConnections, releaseHold, unsettledConnections } from '../../firstboot/ops/sockets.js';
+import { realClock, waitUntil } from '../../firstboot/ops/wait.js';
+import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
+import { materialize } from '../helpers/materialize.js';
+
+const id = randomBytes(3).toString('hex');
+const nodeNs = `ober-hold-n-${id}`;
+const clientNs = `ober-hold-c-${id}`;
+const NODE_ADDRESS = '10.20.0.11';
+/** In the example's frontend whitelist. */
+const CLIENT_ADDRESS = '10.20.0.50';
+let vip: string;
+let cleanup: () => Promise<void>;
+let listener: ResultPromise | undefined;
+
+const inNs = (ns: string, argv: readonly string[]) => ['ip', 'netns', 'exec', ns, ...argv];
+const onNode = (argv: readonly string[]) => run(inNs(nodeNs, argv));
+/** curl's exit code: 0 answered, 7 refused, 28 timed out. */
+const connect = (timeoutSec: number): Promise<RunResult> =>
+  run(inNs(clientNs, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_connect}', '--connect-timeout', String(timeoutSec), `http://${vip}/`]), { allowFailure: true });
+/** A download the client reads at 256 KiB/s: its answer sits in the node's send queue meanwhile. */
+const slowDownload = (mib: number) =>
+  execa('ip', ['netns', 'exec', clientNs, 'curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--limit-rate', '256k', `http://${vip}/big?mib=${mib}`], { reject: false });
+
+// `/` answers ok; `/big?mib=N` answers N MiB at once (the kernel paces it to the client).
+const SERVER = String.raw`
+const http = require('node:http');
+http.createServer((q, r) => {
+  const m = /mib=(\d+)/.exec(q.url);
+  if (!m) return r.end('ok');
+  r.writeHead(200, { 'content-length': Number(m[1]) << 20 });
+  r.end(Buffer.alloc(Number(m[1]) << 20, 120));
+}).listen(80, process.argv[1], () => console.log('listening'));
+`;
+
+beforeAll(async () => {
+  const s = await scratchDir('stop-hold');
+  cleanup = s.cleanup;
+  const cluster = await loadExample(EXAMPLES[1] ?? '');
+  expect(cluster.mode).toBe('keepalived');
+  vip = cluster.vips[0]?.address ?? '';
+  const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', s.dir);
+  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'add', ns]);
+  await run(['ip', 'link', 'add', `hd${id}n`, 'netns', nodeNs, 'type', 'veth', 'peer', 'name', `hd${id}c`, 'netns', clientNs]);
+  for (const [ns, dev, address] of [[nodeNs, `hd${id}n`, NODE_ADDRESS], [clientNs, `hd${id}c`, CLIENT_ADDRESS]] as const) {
+    await run(inNs(ns, ['ip', 'addr', 'add', `${address}/24`, 'dev', dev]));
+    await run(inNs(ns, ['ip', 'link', 'set', dev, 'up']));
+    await run(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']));
+  }
+  await run(inNs(nodeNs, ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']));
+  await run(inNs(clientNs, ['ip', 'route', 'add', `${vip}/32`, 'via', NODE_ADDRESS]));
+  await run(inNs(nodeNs, ['nft', '-f', m.layout.nftablesRules]));
+  const child = execa('ip', ['netns', 'exec', nodeNs, process.execPath, '-e', SERVER, vip], { reject: false });
+  listener = child;
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    void child.then((r) => reject(new Error(`the listener exited: ${r.stderr}`)));
+  });
+});
+
+afterAll(async () => {
+  listener?.kill('SIGKILL');
+  await listener;
+  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'delete', ns], { allowFailure: true });
+  await cleanup?.();
+});
+
+it('a held VIP drops new connections (no refusal) while an established download goes on; lifting the hold lets them in again', async () => {
+  const download = slowDownload(1);
+  await waitUntil(async () => (await unsettledConnections([vip], [80], onNode)).length > 0, { timeoutMs: 3000, intervalMs: 50, clock: realClock });
+  await holdNewConnections([vip], 60, onNode);
+  const held = await connect(1.5);
+  expect(held.exitCode).toBe(28); // 7 would be a refusal: the client's request failing at once
+  await releaseHold(onNode);
+  const after = await connect(2);
+  expect(after.exitCode).toBe(0);
+  expect((await download).stdout).toBe(`200 ${1 << 20}`);
+});
+
+it('a hold expires by itself: a connection attempt made during it gets through by a retransmitted SYN', async () => {
+  await holdNewConnections([vip], 1, onNode);
+  const r = await connect(8);
+  expect(r.exitCode).toBe(0);
+  const [status, connectSec] = r.stdout.split(' ');
+  expect(status).toBe('200');
+  expect(Number(connectSec)).toBeGreaterThanOrEqual(0.9);
+});
+
+it("unsettledConnections: an answer the client has not acknowledged yet counts, and no longer once the connection is gone", async () => {
+  const download = slowDownload(16);
+  let found: Awaited<ReturnType<typeof unsettledConnections>> = [];
+  await waitUntil(async () => (found = await unsettledConnections([vip], [80], onNode)).length > 0, { timeoutMs: 3000, intervalMs: 50, clock: realClock });
+  expect(found).toHaveLength(1);
+  expect(found[0]).toMatchObject({ local: `${vip}:80`, peer: expect.stringMatching(new RegExp(`^${CLIENT_ADDRESS.replaceAll('.', '\\.')}:\\d+$`)) });
+  expect(found[0]?.sendQ).toBeGreaterThan(0);
+  // Another address's or port's sockets are not this VIP's.
+  expect(await unsettledConnections(['10.20.0.99'], [80], onNode)).toEqual([]);
+  expect(await unsettledConnections([vip], [443], onNode)).toEqual([]);
+  download.kill('SIGKILL');
+  await download;
+  const gone = await waitUntil(async () => (await unsettledConnections([vip], [80], onNode)).length === 0, { timeoutMs: 5000, intervalMs: 100, clock: realClock });
+  expect(gone.ok).toBe(true);
+});
