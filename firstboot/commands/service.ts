@@ -49,7 +49,8 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
       try {
         const requests = await backendSessions(cli, [...new Set(node.vips.map((v) => backendId(v.backend)))]);
         const unsettled = await unsettledConnections(node.vips.map((v) => v.address), Object.values(S3_PORTS));
-        return requests + unsettled.length;
+        const sockets = unsettled.slice(0, 3).map((q) => `${q.peer}→${q.local} recv-q ${q.recvQ} send-q ${q.sendQ}`);
+        return { count: requests + unsettled.length, detail: `${requests} request(s) at the backends, ${unsettled.length} connection(s) with data unread or unacknowledged${sockets.length ? `: ${sockets.join(', ')}` : ''}` };
       } catch {
         return undefined;
       }

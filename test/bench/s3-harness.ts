@@ -11,6 +11,7 @@ import type { Lab, LabProcess } from '../../builder/lab/netns.js';
 import { sleep } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { maxconnWithin } from '../../firstboot/model/defaults.js';
+import { deriveNode } from '../../firstboot/model/derive.js';
 import { hardFileLimit } from '../../builder/lab/topology.js';
 import { materialize } from '../helpers/materialize.js';
 
@@ -70,7 +71,12 @@ ${servers.join('\n')}
 `;
 }
 
-/** The appliance's haproxy.cfg for node 1 of `cluster`, with its backends pointed at the bench's RGWs. */
+/**
+ * The appliance's haproxy.cfg, with its backends pointed at the bench's RGWs, of the node that
+ * serves VIP_OURS in steady state: in keepalived mode its VRRP owner. Another node holds it only
+ * while covering for the owner and closes every client connection after one answer (a TLS
+ * handshake per request over HTTPS), which is not the path to measure.
+ */
 export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddress?: string; reuseConnections?: boolean } = {}): Promise<{ cfg: string; pem: string }> {
   const address = opts.rgwAddress ?? RGW_ADDRESS;
   const c: Cluster = {
@@ -80,7 +86,10 @@ export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddr
     // refuses to start above it.
     haproxy: { ...cluster.haproxy, maxconn: Math.min(8000, maxconnWithin(await hardFileLimit())) },
   };
-  const m = await materialize(c, c.nodes[0]?.name ?? '', root);
+  const first = c.nodes[0]?.name ?? '';
+  const vip = deriveNode(c, first).vips.find((v) => v.address === VIP_OURS);
+  if (!vip) throw new Error(`the bench's cluster has no VIP ${VIP_OURS}`);
+  const m = await materialize(c, vip.vrrp?.owner ?? first, root);
   const certDir = m.layout.haproxyCertDir;
   const pem = path.join(certDir, `${c.certificates[0]?.name ?? 's3'}.pem`);
   return { cfg: m.layout.haproxyCfg, pem };
