@@ -48,7 +48,10 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
     inFlight: async () => {
       try {
         const requests = await backendSessions(cli, [...new Set(node.vips.map((v) => backendId(v.backend)))]);
-        const unsettled = await unsettledConnections(node.vips.map((v) => v.address), Object.values(S3_PORTS));
+        // Only VIPs still here: a connection on one that already moved (a fail-back took it) gets
+        // no ACK again and keeps its send queue until TCP gives up; waiting for it is pointless.
+        const local = await localAddresses();
+        const unsettled = await unsettledConnections(node.vips.filter((v) => local.has(v.address)).map((v) => v.address), Object.values(S3_PORTS));
         const sockets = unsettled.slice(0, 3).map((q) => `${q.peer}→${q.local} recv-q ${q.recvQ} send-q ${q.sendQ}`);
         return { count: requests + unsettled.length, detail: `${requests} request(s) at the backends, ${unsettled.length} connection(s) with data unread or unacknowledged${sockets.length ? `: ${sockets.join(', ')}` : ''}` };
       } catch {
