@@ -81,14 +81,11 @@ export function describeS3Drill(mode: Cluster['mode']): void {
   beforeAll(async () => {
     lab = new Lab();
     // RGW answers an anonymous GET / with 200: the drill's own prober uses it.
-    // OBER_LAB_RESILIENT=1, BGP: the router forwards through resilient next-hop groups, as the
-    // README asks of one (with FRR's plain ECMP a node's withdrawal or return also resets
-    // connections to the other nodes). Not the default yet: once in a clean-clone CI run a 23 ms
-    // PUT without retries was reset outside every window the drill knows; whether by the mirror's
-    // lag behind zebra (the route watch now reads the mirror's table) or by a connection whose
-    // first packet raced an idle bucket's move to a returning node is not settled.
+    // BGP: the router forwards through resilient next-hop groups, as the README asks of one: with
+    // plain ECMP a node's withdrawal or return also moves, and so resets, connections between
+    // the other nodes, which no appliance can prevent. OBER_LAB_RESILIENT=0 drills plain ECMP.
     drill = await Drill.start(lab, relaxedTimers(await loadExample(EXAMPLE_OF[mode])), {
-      backend, probe: { path: '/' }, steadyTimeoutMs: Number(process.env.OBER_STEADY_MS ?? 180_000), resilientEcmp: mode === 'bgp' && process.env.OBER_LAB_RESILIENT === '1',
+      backend, probe: { path: '/' }, steadyTimeoutMs: Number(process.env.OBER_STEADY_MS ?? 180_000), resilientEcmp: mode === 'bgp' && process.env.OBER_LAB_RESILIENT !== '0',
     });
     const vips = drill.t.plan.vips.map((v) => v.address);
     const base = { vips, ...backend.cluster.credentials, bucket: BUCKET, durationMs: 20 * 60_000, workers: 2, multipartEvery: 12, pauseMs: 50 };
