@@ -3,24 +3,17 @@
 // is still here for the seconds keepalived or the BGP health process needs to move it) but dropped,
 // so the client's kernel retransmits the SYN and the request goes through once something listens
 // again. Two namespaces this test creates, joined by a veth; the rules are the ones first boot renders.
-import { randomBytes } from 'node:crypto';
+import type { ResultPromise } from 'execa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
-import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
-import { materialize } from '../helpers/materialize.js';
-import { execa, type ResultPromise } from 'execa';
+import { EXAMPLES, loadExample } from '../helpers/fixtures.js';
+import { firewallPair, inNs, startListener, type FirewallPair } from '../helpers/firewall-pair.js';
 
-const id = randomBytes(3).toString('hex');
-const nodeNs = `ober-fw-n-${id}`;
-const clientNs = `ober-fw-c-${id}`;
-const NODE_ADDRESS = '10.20.0.11';
-/** In the example's frontend whitelist (10.0.0.0/8). */
-const CLIENT_ADDRESS = '10.20.0.50';
+let pair: FirewallPair;
+let nodeNs: string;
+let clientNs: string;
 let vip: string;
-let cleanup: () => Promise<void>;
 let listener: ResultPromise | undefined;
-
-const inNs = (ns: string, argv: string[]) => ['ip', 'netns', 'exec', ns, ...argv];
 /** curl's exit code: 0 answered, 7 refused, 28 timed out. */
 const connect = (timeoutSec: number): Promise<RunResult> =>
   run(inNs(clientNs, ['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code} %{time_connect}', '--connect-timeout', String(timeoutSec), `http://${vip}/`]), { allowFailure: true });
@@ -42,13 +35,7 @@ s.serve_forever()
 
 async function listen(transparent = false): Promise<void> {
   const script = `require('node:http').createServer((q, r) => r.end('ok')).listen(80, '${vip}', () => console.log('listening'))`;
-  const [cmd = 'ip', ...args] = inNs(nodeNs, transparent ? ['python3', '-c', TRANSPARENT_LISTENER, vip] : [process.execPath, '-e', script]);
-  const child = execa(cmd, args, { reject: false });
-  listener = child;
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.once('data', () => resolve());
-    void child.then((r) => reject(new Error(`the listener exited: ${r.stderr}`)));
-  });
+  listener = (await startListener(nodeNs, transparent ? ['python3', '-c', TRANSPARENT_LISTENER, vip] : [process.execPath, '-e', script])).process;
 }
 async function stopListening(): Promise<void> {
   listener?.kill('SIGKILL');
@@ -57,27 +44,13 @@ async function stopListening(): Promise<void> {
 }
 
 beforeAll(async () => {
-  const s = await scratchDir('firewall-listener');
-  cleanup = s.cleanup;
-  const cluster = await loadExample(EXAMPLES[0] ?? '');
-  vip = cluster.vips[0]?.address ?? '';
-  const m = await materialize(cluster, 'ober1', s.dir);
-  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', 'link', 'add', `fw${id}n`, 'netns', nodeNs, 'type', 'veth', 'peer', 'name', `fw${id}c`, 'netns', clientNs]);
-  for (const [ns, dev, address] of [[nodeNs, `fw${id}n`, NODE_ADDRESS], [clientNs, `fw${id}c`, CLIENT_ADDRESS]] as const) {
-    await run(inNs(ns, ['ip', 'addr', 'add', `${address}/24`, 'dev', dev]));
-    await run(inNs(ns, ['ip', 'link', 'set', dev, 'up']));
-    await run(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']));
-  }
-  await run(inNs(nodeNs, ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']));
-  await run(inNs(clientNs, ['ip', 'route', 'add', `${vip}/32`, 'via', NODE_ADDRESS]));
-  await run(inNs(nodeNs, ['nft', '-f', m.layout.nftablesRules]));
+  pair = await firewallPair('ober-fw', await loadExample(EXAMPLES[0] ?? ''), 'ober1');
+  ({ nodeNs, clientNs, vip } = pair);
 });
 
 afterAll(async () => {
   await stopListening();
-  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'delete', ns], { allowFailure: true });
-  await cleanup?.();
+  await pair?.teardown();
 });
 
 describe('the node firewall on a VIP without a listener', () => {

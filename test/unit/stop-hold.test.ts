@@ -3,26 +3,19 @@
 // client's SYN comes back after 1 s, to the node that took the VIP) lets established connections
 // go on, lifts, and expires by itself; and the socket queues it waits on are the kernel's.
 // Two namespaces this test creates, joined by a veth.
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
 import { holdNewConnections, releaseHold, unsettledConnections } from '../../firstboot/ops/sockets.js';
 import { realClock, waitUntil } from '../../firstboot/ops/wait.js';
-import { EXAMPLES, loadExample, scratchDir } from '../helpers/fixtures.js';
-import { materialize } from '../helpers/materialize.js';
+import { EXAMPLES, loadExample } from '../helpers/fixtures.js';
+import { CLIENT_ADDRESS, firewallPair, inNs, startListener, type FirewallPair } from '../helpers/firewall-pair.js';
 
-const id = randomBytes(3).toString('hex');
-const nodeNs = `ober-hold-n-${id}`;
-const clientNs = `ober-hold-c-${id}`;
-const NODE_ADDRESS = '10.20.0.11';
-/** In the example's frontend whitelist. */
-const CLIENT_ADDRESS = '10.20.0.50';
+let pair: FirewallPair;
+let nodeNs: string;
+let clientNs: string;
 let vip: string;
-let cleanup: () => Promise<void>;
 let listener: ResultPromise | undefined;
-
-const inNs = (ns: string, argv: readonly string[]) => ['ip', 'netns', 'exec', ns, ...argv];
 const onNode = (argv: readonly string[]) => run(inNs(nodeNs, argv));
 /** curl's exit code: 0 answered, 7 refused, 28 timed out. */
 const connect = (timeoutSec: number): Promise<RunResult> =>
@@ -43,35 +36,17 @@ http.createServer((q, r) => {
 `;
 
 beforeAll(async () => {
-  const s = await scratchDir('stop-hold');
-  cleanup = s.cleanup;
   const cluster = await loadExample(EXAMPLES[1] ?? '');
   expect(cluster.mode).toBe('keepalived');
-  vip = cluster.vips[0]?.address ?? '';
-  const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', s.dir);
-  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'add', ns]);
-  await run(['ip', 'link', 'add', `hd${id}n`, 'netns', nodeNs, 'type', 'veth', 'peer', 'name', `hd${id}c`, 'netns', clientNs]);
-  for (const [ns, dev, address] of [[nodeNs, `hd${id}n`, NODE_ADDRESS], [clientNs, `hd${id}c`, CLIENT_ADDRESS]] as const) {
-    await run(inNs(ns, ['ip', 'addr', 'add', `${address}/24`, 'dev', dev]));
-    await run(inNs(ns, ['ip', 'link', 'set', dev, 'up']));
-    await run(inNs(ns, ['ip', 'link', 'set', 'lo', 'up']));
-  }
-  await run(inNs(nodeNs, ['ip', 'addr', 'add', `${vip}/32`, 'dev', 'lo']));
-  await run(inNs(clientNs, ['ip', 'route', 'add', `${vip}/32`, 'via', NODE_ADDRESS]));
-  await run(inNs(nodeNs, ['nft', '-f', m.layout.nftablesRules]));
-  const child = execa('ip', ['netns', 'exec', nodeNs, process.execPath, '-e', SERVER, vip], { reject: false });
-  listener = child;
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.once('data', () => resolve());
-    void child.then((r) => reject(new Error(`the listener exited: ${r.stderr}`)));
-  });
+  pair = await firewallPair('ober-hold', cluster, cluster.nodes[0]?.name ?? '');
+  ({ nodeNs, clientNs, vip } = pair);
+  listener = (await startListener(nodeNs, [process.execPath, '-e', SERVER, vip])).process;
 });
 
 afterAll(async () => {
   listener?.kill('SIGKILL');
   await listener;
-  for (const ns of [nodeNs, clientNs]) await run(['ip', 'netns', 'delete', ns], { allowFailure: true });
-  await cleanup?.();
+  await pair?.teardown();
 });
 
 it('a held VIP drops new connections (no refusal) while an established download goes on; lifting the hold lets them in again', async () => {
