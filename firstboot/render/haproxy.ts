@@ -1,7 +1,7 @@
 import { ConfigError } from '../lib/errors.js';
 import type { NodeConfig, SourceList } from '../model/derive.js';
 import type { Layout } from '../model/layout.js';
-import { HAPROXY_USER, haproxyPipes } from '../model/defaults.js';
+import { HAPROXY_PIPE_SIZE, HAPROXY_USER, haproxyPipes } from '../model/defaults.js';
 import { caCertificateNames } from '../model/rules.js';
 import { duration, type RenderContext } from './context.js';
 import { compile } from './engine.js';
@@ -13,6 +13,7 @@ export interface HaproxyView {
   header: string;
   maxconn: number;
   maxpipes: number;
+  pipesize: number;
   user: string;
   bufsize: number;
   statsSocket: string;
@@ -98,6 +99,7 @@ export function renderHaproxy(node: NodeConfig, ctx: RenderContext): RenderedFil
     header: ctx.header,
     maxconn: node.haproxy.maxconn,
     maxpipes: haproxyPipes(node.haproxy.maxconn),
+    pipesize: HAPROXY_PIPE_SIZE,
     user: HAPROXY_USER,
     bufsize: HAPROXY_BUFSIZE,
     statsSocket: layout.haproxySocket,

@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sleep, type LabProcess } from '../../builder/lab/netns.js';
-import { maxconnWithin, MAX_HAPROXY_MAXCONN, HAPROXY_FILE_LIMIT } from '../../firstboot/model/defaults.js';
+import { maxconnWithin, MAX_HAPROXY_MAXCONN, HAPROXY_FILE_LIMIT, HAPROXY_PIPE_SIZE } from '../../firstboot/model/defaults.js';
 import { haproxySocket } from '../../firstboot/ops/haproxy-cli.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { clusterSchema, type Cluster } from '../../firstboot/model/schema.js';
@@ -82,7 +82,7 @@ async function curl(args: string[]): Promise<{ code: string; body: string }> {
   return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
 }
 
-async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string; socket: string }> {
+async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string; socket: string; sysctl: string }> {
   const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', path.join(lab.dir, name));
   const cfg = m.layout.haproxyCfg;
   // -W: master-worker in the foreground, as ober-http.service runs it (-Ws)
@@ -92,7 +92,33 @@ async function startRendered(cluster: Cluster, name: string): Promise<{ proc: La
     if (r.stdout === '200') break;
     await sleep(100);
   }
-  return { proc, cfg, socket: m.layout.haproxySocket };
+  return { proc, cfg, socket: m.layout.haproxySocket, sysctl: m.layout.sysctlFile };
+}
+
+/**
+ * Sizes of the kernel pipes HAProxy's worker holds (F_GETPIPE_SZ on /proc/PID/fd/N). The worker
+ * is the process of that config that does not run as root.
+ */
+async function workerPipeSizes(cfg: string): Promise<number[]> {
+  const py = String.raw`
+import fcntl, os, sys
+sizes = []
+for pid in [p for p in os.listdir('/proc') if p.isdigit()]:
+    try:
+        if sys.argv[1] not in open(f'/proc/{pid}/cmdline').read().split(chr(0)): continue
+        if os.stat(f'/proc/{pid}').st_uid == 0: continue
+        for fd in os.listdir(f'/proc/{pid}/fd'):
+            path = f'/proc/{pid}/fd/{fd}'
+            if int(fd) > 2 and os.readlink(path).startswith('pipe:'):
+                f = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                sizes.append(fcntl.fcntl(f, 1032))  # F_GETPIPE_SZ
+                os.close(f)
+    except OSError:
+        pass
+print(' '.join(map(str, sizes)))
+`;
+  const r = await lab.exec(ns, ['python3', '-c', py, cfg]);
+  return r.stdout.trim().split(/\s+/).filter(Boolean).map(Number);
 }
 
 async function stopHaproxy(p: LabProcess): Promise<void> {
@@ -156,6 +182,7 @@ describe('bodies over plain HTTP (option splice-auto)', () => {
     const put = await curl(['-T', src, `http://${VIP}/upload`]);
     const got = await lab.exec(ns, ['sh', '-c', `curl -sf http://${VIP}/blob?mib=32 | sha256sum`]);
     const spliced = /^TotalSplicedBytesOut: (\d+)$/m.exec(await haproxySocket(h.socket)('show info'))?.[1];
+    const sizes = await workerPipeSizes(h.cfg);
     await stopHaproxy(h.proc);
     expect(put.code).toBe('200');
     expect(JSON.parse(put.body)).toMatchObject({ length: 32 << 20, sha256: sent });
@@ -164,8 +191,18 @@ describe('bodies over plain HTTP (option splice-auto)', () => {
     const blob = createHash('sha256');
     for (let i = 0; i < 32; i++) blob.update(chunk);
     expect(got.stdout.split(' ')[0]).toBe(blob.digest('hex'));
-    // The kernel carried most of the 64 MiB, not HAProxy's buffers.
+    // The kernel carried most of the 64 MiB, not HAProxy's buffers,
     expect(Number(spliced)).toBeGreaterThan(32 << 20);
+    // through pipes of tune.pipesize (the worker, an unprivileged user, keeps them in its pool),
+    expect(sizes).toContain(HAPROXY_PIPE_SIZE);
+    // and the node lets that user have all of them at that size.
+    const rendered = await readFile(h.cfg, 'utf8');
+    const maxpipes = Number(/^\s*maxpipes (\d+)$/m.exec(rendered)?.[1]);
+    const pipesize = Number(/^\s*tune\.pipesize (\d+)$/m.exec(rendered)?.[1]);
+    const sysctl = await readFile(h.sysctl, 'utf8');
+    const soft = Number(/^fs\.pipe-user-pages-soft = (\d+)$/m.exec(sysctl)?.[1]);
+    expect(pipesize).toBe(HAPROXY_PIPE_SIZE);
+    expect(soft).toBeGreaterThanOrEqual((maxpipes * pipesize) / 4096);
   });
 });
 
