@@ -80,6 +80,18 @@ function s3Table(b) {
     ['HAProxy CPU s per GiB GET', (r) => r.largeGet.cpuSec / (r.largeGet.bytes / 2 ** 30), 2],
     ['HAProxy CPU s per GiB PUT', (r) => r.largePut.cpuSec / (r.largePut.bytes / 2 ** 30), 2],
   ];
+  // Ratio to direct: the median of each round's ratio (a round measures every target back to back,
+  // so a slower or busier round weighs on both sides of its ratio alike).
+  const pairedRatio = (target, scheme, f) =>
+    median(
+      b.results
+        .filter((r) => r.target === target && r.scheme === scheme)
+        .map((r) => {
+          const d = b.results.find((x) => x.target === 'direct' && x.round === r.round);
+          return d ? f(r) / f(d) : NaN;
+        }),
+    );
+  const repeats = b.largeRepeats > 1 ? `; single-stream large transfers: the best of ${b.largeRepeats} runs per round` : '';
   rows.push(`| median of ${b.rounds} interleaved rounds | ${targets.map((t) => t[2]).join(' | ')} |`);
   rows.push(`|---|${targets.map(() => '---').join('|')}|`);
   for (const [name, f, d] of metrics) {
@@ -87,13 +99,13 @@ function s3Table(b) {
     const cells = targets.map(([t, s]) => {
       const v = pick(t, s, f);
       if (t === 'direct') return name.startsWith('HAProxy') ? '–' : fmt(v, d);
-      const ratio = !name.startsWith('HAProxy') && Number.isFinite(direct) && direct > 0 ? ` (${(v / direct).toFixed(2)})` : '';
+      const ratio = !name.startsWith('HAProxy') && Number.isFinite(direct) && direct > 0 ? ` (${pairedRatio(t, s, f).toFixed(2)})` : '';
       return `${fmt(v, d)}${ratio}`;
     });
     rows.push(`| ${name} | ${cells.join(' | ')} |`);
   }
   rows.push('');
-  rows.push(`${b.date.slice(0, 10)}, ${b.cpus} CPUs, Ceph ${b.ceph} (memstore), ${b.haproxy}; ratios against direct HTTP.`);
+  rows.push(`${b.date.slice(0, 10)}, ${b.cpus} CPUs, Ceph ${b.ceph} (memstore), ${b.haproxy}; in brackets: the median of each round's ratio to direct HTTP${repeats}.`);
   return rows.join('\n');
 }
 
@@ -143,7 +155,8 @@ function s3DrillTable(d) {
         return { ...a, [k]: (a[k] ?? 0) + 1 };
       }, {}),
     ).map(([k, n]) => `${k} ×${n}`);
-    const withRetries = `${r.withRetries.failed}${kinds.length ? ` (${kinds.join(', ')})` : ''}`;
+    const reread = r.withRetries.getsRetriedAfterBodyCut ?? 0;
+    const withRetries = `${r.withRetries.failed}${kinds.length ? ` (${kinds.join(', ')})` : ''}${reread ? `; ${reread} GET${reread > 1 ? 's' : ''} sent again after a body cut` : ''}`;
     const router = r.router?.includes('resilient') ? ' (router: resilient ECMP)' : '';
     rows.push(`| ${mode}${router} | ${r.trials.length} + RGW kill | ${r.withRetries.operations} / ${r.withoutRetries.operations} | ${withRetries} | ${r.withoutRetries.failed} (${outside} outside) | ${r.verify.objects} | ${r.verify.lost} | ${r.verify.corrupt} |`);
   }

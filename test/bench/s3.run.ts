@@ -16,6 +16,8 @@ import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, runWrk, 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 5);
 const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
 const LARGE_MIB = Number(process.env.OBER_BENCH_LARGE_MIB ?? 1024);
+/** Runs of each single-stream large transfer per measurement (see `large`). */
+const LARGE_REPEATS = Number(process.env.OBER_BENCH_LARGE_REPEATS ?? 2);
 /** Extra variants of our config to measure: name=line;line (lines added to `defaults`; a line `global:X` adds X to `global`). */
 const VARIANTS = (process.env.OBER_BENCH_VARIANTS ?? '').split('|').filter(Boolean).map((v) => ({ name: v.split('=')[0] ?? v, lines: (v.split('=')[1] ?? '').split(';') }));
 
@@ -70,24 +72,42 @@ async function measure(t: Target, round: number): Promise<void> {
   c = await cpu();
   const put = await wrk(['-s', await writeWrkPutScript(lab.dir, 4096), `${t.base}/bench/put4k`]);
   rec.smallPut = { ...put, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
-  c = await cpu();
   const k = t.tls ? ['-k'] : [];
-  const lg = await sh(['curl', '-sf', ...k, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', `${t.base}/bench/large`]);
-  const [gs, gb] = lg.stdout.split(' ').map(Number);
-  rec.largeGet = { MiBps: (gs ?? 0) / 2 ** 20, bytes: gb, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
-  c = await cpu();
-  const lp = await sh(['curl', '-sf', ...k, '-T', `${lab.dir}/large`, '-o', '/dev/null', '-w', '%{speed_upload} %{size_upload}', `${t.base}/bench/large-put`]);
-  const [ps, pb] = lp.stdout.split(' ').map(Number);
-  rec.largePut = { MiBps: (ps ?? 0) / 2 ** 20, bytes: pb, cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
+  rec.largeGet = await large(['curl', '-sf', ...k, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', `${t.base}/bench/large`], cpu);
+  rec.largePut = await large(['curl', '-sf', ...k, '-T', `${lab.dir}/large`, '-o', '/dev/null', '-w', '%{speed_upload} %{size_upload}', `${t.base}/bench/large-put`], cpu, async () => {
+    await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-put']);
+    await ceph.collectGarbage();
+  });
   c = await cpu();
   const t0 = Date.now();
   await sh(['/usr/bin/aws', '--endpoint-url', t.base, ...(t.tls ? ['--no-verify-ssl'] : []), 's3', 'cp', '--no-progress', `${lab.dir}/large`, 's3://bench/large-mp']);
   rec.multipartPut = { MiBps: LARGE_MIB / ((Date.now() - t0) / 1000), cpuSec: ((await cpu()) ?? 0) - (c ?? 0) };
   await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-mp']);
-  await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-put']);
   await ceph.collectGarbage();
   results.push(rec);
   process.stderr.write(`[bench] ${JSON.stringify(rec)}\n`);
+}
+
+/**
+ * One large transfer, LARGE_REPEATS times: the fastest run's MiB/s, and HAProxy's CPU per run.
+ * Single 1 GiB transfers into memstore come in two speeds (~130 and ~270 MiB/s PUT here, for
+ * direct and proxied alike, in no order found): the best of two measures the path, not which
+ * speed the cluster happened to be at. `afterEach` (not measured) cleans up between runs.
+ */
+async function large(argv: string[], cpu: () => Promise<number | undefined>, afterEach?: () => Promise<void>): Promise<Record<string, unknown>> {
+  const runs: number[] = [];
+  let cpuSec = 0;
+  let bytes = 0;
+  for (let i = 0; i < LARGE_REPEATS; i++) {
+    const c = (await cpu()) ?? 0;
+    const r = await sh(argv);
+    cpuSec += ((await cpu()) ?? 0) - c;
+    const [speed, size] = r.stdout.split(' ').map(Number);
+    runs.push((speed ?? 0) / 2 ** 20);
+    bytes = size ?? 0;
+    await afterEach?.();
+  }
+  return { MiBps: Math.max(...runs), runs: runs.map((x) => Number(x.toFixed(1))), bytes, cpuSec: cpuSec / LARGE_REPEATS };
 }
 
 /**
@@ -143,6 +163,6 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
   const haproxy = (await lab.exec(ns, daemons.wrap(['haproxy', '-v']))).stdout.split('\n')[0];
   // The load average says whether the host was quiet: these are wall-clock figures.
   const load = { before: loadBefore.map((x) => Number(x.toFixed(2))), after: os.loadavg().map((x) => Number(x.toFixed(2))) };
-  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, load, ceph: ceph.version, haproxy, haproxyFrom: daemons.kind, rounds: ROUNDS, largeMiB: LARGE_MIB, smallSeconds: SMALL_SECONDS, results }, null, 2) + '\n');
+  await writeFile(out, JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, load, ceph: ceph.version, haproxy, haproxyFrom: daemons.kind, rounds: ROUNDS, largeMiB: LARGE_MIB, largeRepeats: LARGE_REPEATS, smallSeconds: SMALL_SECONDS, results }, null, 2) + '\n');
   await rm(path.join(lab.dir, 'large'), { force: true });
 });

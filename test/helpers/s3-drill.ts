@@ -30,6 +30,8 @@ export interface OpRecord {
   phase?: string;
   /** Attempts the SDK made, as its error metadata says. */
   attempts?: number;
+  /** GETs (client with retries): how often the body broke and the GET was sent again. */
+  bodyRetries?: number;
   sha?: string;
 }
 
@@ -147,6 +149,12 @@ export function describeS3Drill(mode: Cluster['mode']): void {
       multipartUploads: w.records.filter((r) => r.op === 'multipart' && r.ok).length,
       gets: w.records.filter((r) => r.op === 'get' && r.ok).length,
       failed: w.failed().length,
+      // GETs whose body broke and that a second GET completed (the transfer layer's retry)
+      getsRetriedAfterBodyCut: w.records.filter((r) => r.ok && r.bodyRetries).length,
+      bodyCutsDuring: w.records.filter((r) => r.bodyRetries).reduce<Record<string, number>>((a, r) => {
+        const k = inFlight(r)?.what ?? 'outside any fault';
+        return { ...a, [k]: (a[k] ?? 0) + (r.bodyRetries ?? 0) };
+      }, {}),
       errors: w.failed().reduce<Record<string, number>>((a, r) => ({ ...a, [r.err ?? '?']: (a[r.err ?? '?'] ?? 0) + 1 }), {}),
       failedDuring: w.failed().reduce<Record<string, number>>((a, r) => {
         const k = inFlight(r)?.what ?? 'outside any fault';
@@ -175,8 +183,9 @@ export function describeS3Drill(mode: Cluster['mode']): void {
     // Without retries (a new connection per request), only requests in flight at a fault, a move,
     // a repair or the RGW crash failed.
     expect(unexplained).toEqual([]);
-    // With the SDK's standard retries (3 attempts, pooled keep-alive connections) nothing is
-    // refused, times out or gets an HTTP error: while no HAProxy listens on a VIP the node still
+    // With the SDK's standard retries (3 attempts, pooled keep-alive connections; a GET whose
+    // body breaks is sent again, as S3 transfer layers do) nothing is refused, times out or gets
+    // an HTTP error: while no HAProxy listens on a VIP the node still
     // holds, the firewall drops the SYN and the client's retransmission finds HAProxy back or the
     // VIP moved. What is left is a request whose every attempt met a pooled connection that a path
     // change had broken (a VIP move, or the router's ECMP rehash when a node goes or comes back:

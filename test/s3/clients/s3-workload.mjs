@@ -17,6 +17,10 @@ import { readFileSync } from 'node:fs';
 const cfg = JSON.parse(process.argv[2]);
 // The objects to verify come in a file: thousands of keys exceed the kernel's 128 KiB per argument.
 if (cfg.objectsFile) cfg.objects = JSON.parse(readFileSync(cfg.objectsFile, 'utf8'));
+/** The SDK's standard retry mode makes 3 attempts. */
+const MAX_ATTEMPTS = 3;
+/** Errors of a broken connection (s3transfer retries the same class on a body read). */
+const BODY_RETRYABLE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
 const sha = (b) => createHash('sha256').update(b).digest('hex');
 const clients = cfg.vips.map((vip) => new S3Client({
   endpoint: `http://${vip}`,
@@ -24,7 +28,7 @@ const clients = cfg.vips.map((vip) => new S3Client({
   forcePathStyle: true,
   credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey },
   // the SDK's standard retry strategy (3 attempts, backoff) or none at all
-  maxAttempts: cfg.retries ? 3 : 1,
+  maxAttempts: cfg.retries ? MAX_ATTEMPTS : 1,
   // a request stuck on a frozen node must end: S3 clients set timeouts in practice
   // Without retries, one connection per request: a pooled connection whose VIP moved while it
   // sat idle is reset at its next use, long after the move (the SDK's retry absorbs that), and
@@ -74,6 +78,18 @@ function withSignal(promise, signal) {
   });
 }
 
+/** One GET, bounded as a whole; an error in the body stream carries phase 'body'. */
+async function getObject(client, key) {
+  const signal = bounded(OP_MS);
+  const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: key }), { abortSignal: signal });
+  try {
+    return await withSignal(r.Body.transformToByteArray(), signal);
+  } catch (e) {
+    // The SDK returned the response at its headers: its retries do not cover the body.
+    throw Object.assign(e, { phase: 'body' });
+  }
+}
+
 let stopping = false;
 process.stdin.on('end', () => { stopping = true; });
 process.stdin.resume();
@@ -107,20 +123,24 @@ async function worker(w) {
     const o = acked[Math.floor(Math.random() * acked.length)];
     if (o) {
       const s2 = Date.now();
-      try {
-        const signal = bounded(OP_MS);
-        const r = await client.send(new GetObjectCommand({ Bucket: cfg.bucket, Key: o.key }), { abortSignal: signal });
-        let body;
+      let bodyRetries = 0;
+      for (;;) {
         try {
-          body = await withSignal(r.Body.transformToByteArray(), signal);
+          const got = sha(Buffer.from(await getObject(client, o.key)));
+          out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: got === o.sha, ...(got === o.sha ? {} : { err: 'corrupt' }), ...(bodyRetries ? { bodyRetries } : {}) });
+          break;
         } catch (e) {
-          // The SDK returned the response at its headers: its retries do not cover the body.
-          throw Object.assign(e, { phase: 'body' });
+          // The SDK's retries end at the response headers; a body cut by a path change is retried
+          // by the transfer layer of S3 tools (s3transfer in awscli/boto3, rclone), within the
+          // same attempt budget. Only the client with retries does so, and each such retry is
+          // recorded.
+          if (cfg.retries && e.phase === 'body' && BODY_RETRYABLE.has(e.code) && bodyRetries + 1 < MAX_ATTEMPTS) {
+            bodyRetries++;
+            continue;
+          }
+          out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ...failure(e), ...(bodyRetries ? { bodyRetries } : {}) });
+          break;
         }
-        const got = sha(Buffer.from(body));
-        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ok: got === o.sha, ...(got === o.sha ? {} : { err: 'corrupt' }) });
-      } catch (e) {
-        out({ w, op: 'get', key: o.key, vip, s: s2, e: Date.now(), ...failure(e) });
       }
     }
     if (cfg.pauseMs) await new Promise((r) => setTimeout(r, cfg.pauseMs));
