@@ -137,10 +137,19 @@ export async function writeWrkPutScript(dir: string, bytes: number): Promise<str
 
 export interface WrkResult {
   rps: number;
-  p50?: string;
+  /** Median latency in milliseconds. */
+  p50Ms?: number;
   non2xx: number;
   errors?: string;
   requests: number;
+}
+
+const WRK_UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+
+/** A wrk duration ("812.00us", "44.01ms", "1.20s") in milliseconds. */
+export function wrkMilliseconds(text: string | undefined): number | undefined {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text ?? '');
+  return m ? Number(m[1]) * (WRK_UNIT_MS[m[2] ?? ''] ?? NaN) : undefined;
 }
 
 /** wrk's summary: 2 threads, `connections` connections, `seconds` long, with the latency distribution. */
@@ -148,8 +157,8 @@ export async function runWrk(exec: (argv: string[]) => Promise<{ stdout: string 
   const r = await exec(['wrk', '-t', '2', '-c', String(connections), '-d', `${seconds}s`, '--latency', ...args]);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(r.stdout)?.[1]);
   // the latency distribution's own line (a "…50%" of the thread stats above it matched before)
-  const p50 = /^\s*50%\s+(\S+)$/m.exec(r.stdout)?.[1];
+  const p50Ms = wrkMilliseconds(/^\s*50%\s+(\S+)$/m.exec(r.stdout)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(r.stdout)?.[1] ?? 0);
   const errors = /Socket errors: (.*)/.exec(r.stdout)?.[1];
-  return { rps, ...(p50 ? { p50 } : {}), non2xx, ...(errors ? { errors } : {}), requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
+  return { rps, ...(p50Ms !== undefined ? { p50Ms } : {}), non2xx, ...(errors ? { errors } : {}), requests: Number(/(\d+) requests in/.exec(r.stdout)?.[1]) };
 }

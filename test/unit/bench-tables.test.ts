@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { benchTables, fillReadme, REPO } from '../../scripts/bench-tables.mjs';
+import { wrkMilliseconds } from '../bench/s3-harness.js';
 
 describe('README bench tables', () => {
   it('match test/bench/results/*.json (fix: node scripts/bench-tables.mjs)', async () => {
@@ -25,5 +26,12 @@ describe('README bench tables', () => {
 
   it('the image-BGP drill row carries the JSON figure', () => {
     expect(benchTables()['image-bgp']).toMatch(/\| haproxy-sigkill \| \d+ \|/);
+  });
+});
+
+describe('wrk latencies', () => {
+  it('become milliseconds, whatever unit wrk printed', () => {
+    expect([wrkMilliseconds('812.00us'), wrkMilliseconds('44.01ms'), wrkMilliseconds('1.20s'), wrkMilliseconds('2.00m')]).toEqual([0.812, 44.01, 1200, 120_000]);
+    expect(wrkMilliseconds('n/a')).toBeUndefined();
   });
 });
