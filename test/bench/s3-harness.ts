@@ -18,6 +18,8 @@ import { materialize } from '../helpers/materialize.js';
 export const RGW_ADDRESS = '10.30.0.21';
 /** bench:s3-policy's second pair of RGWs, whose beast frontend runs with `tcp_nodelay=1`. */
 export const RGW_NODELAY_ADDRESS = '10.30.0.22';
+/** RGWs as Ceph runs them, reached through a route with `quickack 1` (s3-policy bench). */
+export const RGW_QUICKACK_ADDRESS = '10.30.0.23';
 export const RGW_PORTS = [7480, 7481];
 export const VIP_OURS = '10.20.0.101';
 export const VIP_CEPHADM = '10.20.0.102';

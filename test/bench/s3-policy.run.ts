@@ -14,16 +14,23 @@ import type { CephCluster } from '../../builder/lab/ceph.js';
 import { Lab, signal } from '../../builder/lab/netns.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
-import { cpuSeconds, oursConfig, RGW_ADDRESS, RGW_NODELAY_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_OURS, writeWrkPutScript } from './s3-harness.js';
+import { cpuSeconds, oursConfig, RGW_ADDRESS, RGW_NODELAY_ADDRESS, RGW_PORTS, RGW_QUICKACK_ADDRESS, runWrk, startBenchBackends, startProxy, VIP_OURS, writeWrkPutScript } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 2);
 const SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
 
-/** The RGW flavours: beast as Ceph configures it, and beast with Nagle off. */
+/**
+ * The RGW flavours: beast as Ceph configures it, beast with Nagle off, and beast as Ceph
+ * configures it reached through a route with `quickack 1` on the proxy's (and the direct
+ * client's) side: the answer's first segment is ACKed at once, so Nagle holds nothing back.
+ */
 const RGWS = [
-  { name: 'default', address: RGW_ADDRESS, frontendOptions: '' },
-  { name: 'tcp_nodelay=1', address: RGW_NODELAY_ADDRESS, frontendOptions: 'tcp_nodelay=1' },
+  { name: 'default', address: RGW_ADDRESS, frontendOptions: '', quickack: false },
+  { name: 'tcp_nodelay=1', address: RGW_NODELAY_ADDRESS, frontendOptions: 'tcp_nodelay=1', quickack: false },
+  { name: 'default, route quickack', address: RGW_QUICKACK_ADDRESS, frontendOptions: '', quickack: true },
 ] as const;
+/** OBER_BENCH_RGWS=name,name: measure only these flavours. */
+const CHOSEN_RGWS = RGWS.filter((r) => !process.env.OBER_BENCH_RGWS || process.env.OBER_BENCH_RGWS.split(',').includes(r.name));
 /** Backend connection policies: the rendered one for reuseConnections false / true, and the two other http-reuse modes. */
 const POLICIES = [
   { name: 'http-server-close', reuse: false },
@@ -47,8 +54,11 @@ beforeAll(async () => {
   loadBefore = os.loadavg();
   lab = new Lab();
   ns = await lab.addNs('policy');
-  ceph = await startBenchBackends(lab, ns, { rgw: RGWS.flatMap((r) => RGW_PORTS.map((port) => ({ address: r.address, port, frontendOptions: r.frontendOptions }))), memstoreGiB: 1 });
-  const direct = `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`;
+  ceph = await startBenchBackends(lab, ns, { rgw: CHOSEN_RGWS.flatMap((r) => RGW_PORTS.map((port) => ({ address: r.address, port, frontendOptions: r.frontendOptions }))), memstoreGiB: 1 });
+  for (const r of CHOSEN_RGWS.filter((x) => x.quickack)) {
+    await sh(['ip', 'route', 'replace', 'table', 'local', 'local', r.address, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', r.address, 'quickack', '1']);
+  }
+  const direct = `http://${CHOSEN_RGWS[0]?.address ?? RGW_ADDRESS}:${RGW_PORTS[0]}`;
   const aws = ['env', `AWS_ACCESS_KEY_ID=${ceph.credentials.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${ceph.credentials.secretAccessKey}`, `AWS_DEFAULT_REGION=${ceph.credentials.region}`, 'AWS_EC2_METADATA_DISABLED=true', 'AWS_CONFIG_FILE=/dev/null', '/usr/bin/aws', '--endpoint-url', direct];
   // Anonymous access (wrk does not sign): a public bucket and object, shared by every RGW.
   await sh([...aws, 's3api', 'create-bucket', '--bucket', 'bench', '--acl', 'public-read-write']);
@@ -90,7 +100,7 @@ async function policyConfig(rgw: (typeof RGWS)[number], policy: (typeof POLICIES
 
 it('measures small requests per backend connection policy and RGW frontend', async () => {
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const rgw of RGWS) {
+    for (const rgw of CHOSEN_RGWS) {
       await measure({ round, rgw: rgw.name, target: 'direct' }, `http://${rgw.address}:${RGW_PORTS[0]}`);
       for (const policy of POLICIES) {
         const cfg = await policyConfig(rgw, policy);
