@@ -120,9 +120,7 @@ function s3PolicyTable(b) {
   const targets = [...new Set(b.results.map((r) => r.target))];
   const pick = (rgw, target, f) => median(b.results.filter((r) => r.rgw === rgw && r.target === target).map(f));
   const p50 = (rgw, target, op) => {
-    // p50Ms since 2026-12-03; wrk's own text ("44.01ms") before
-    const legacy = (v) => (/ms$/.test(v) ? Number.parseFloat(v) : /us$/.test(v) ? Number.parseFloat(v) / 1000 : /s$/.test(v) ? Number.parseFloat(v) * 1000 : NaN);
-    const ms = b.results.filter((r) => r.rgw === rgw && r.target === target).map((r) => r[op].p50Ms ?? legacy(r[op].p50));
+    const ms = b.results.filter((r) => r.rgw === rgw && r.target === target).map((r) => r[op].p50Ms);
     return fmt(median(ms), 1);
   };
   const cols = rgws.flatMap((g) => [`GET req/s (p50 ms), RGW ${g}`, `PUT req/s (p50 ms), RGW ${g}`, `HAProxy CPU s / 1000 GETs, RGW ${g}`]);

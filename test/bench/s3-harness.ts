@@ -97,6 +97,15 @@ export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddr
   return { cfg: m.layout.haproxyCfg, pem };
 }
 
+/**
+ * Makes the namespace's kernel ACK at once what arrives from `address` (a local address of the
+ * bench's namespace): its local route gets `quickack 1`, so a sender's Nagle never waits for a
+ * delayed ACK.
+ */
+export async function quickackRoute(lab: Lab, ns: string, address: string): Promise<void> {
+  await lab.exec(ns, ['ip', 'route', 'replace', 'table', 'local', 'local', address, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', address, 'quickack', '1']);
+}
+
 export async function startBenchBackends(lab: Lab, ns: string, opts: { rgw?: CephOptions['rgw']; memstoreGiB?: number } = {}): Promise<CephCluster> {
   const rgw = opts.rgw ?? RGW_PORTS.map((port) => ({ address: RGW_ADDRESS, port }));
   for (const a of new Set([...rgw.map((r) => r.address), VIP_OURS, VIP_CEPHADM])) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);

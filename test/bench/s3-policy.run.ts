@@ -14,7 +14,7 @@ import type { CephCluster } from '../../builder/lab/ceph.js';
 import { Lab, signal } from '../../builder/lab/netns.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
-import { cpuSeconds, oursConfig, RGW_ADDRESS, RGW_NODELAY_ADDRESS, RGW_PORTS, RGW_QUICKACK_ADDRESS, runWrk, startBenchBackends, startProxy, VIP_OURS, writeWrkPutScript } from './s3-harness.js';
+import { cpuSeconds, oursConfig, RGW_ADDRESS, RGW_NODELAY_ADDRESS, RGW_PORTS, RGW_QUICKACK_ADDRESS, quickackRoute, runWrk, startBenchBackends, startProxy, VIP_OURS, writeWrkPutScript } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 2);
 const SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
@@ -55,9 +55,7 @@ beforeAll(async () => {
   lab = new Lab();
   ns = await lab.addNs('policy');
   ceph = await startBenchBackends(lab, ns, { rgw: CHOSEN_RGWS.flatMap((r) => RGW_PORTS.map((port) => ({ address: r.address, port, frontendOptions: r.frontendOptions }))), memstoreGiB: 1 });
-  for (const r of CHOSEN_RGWS.filter((x) => x.quickack)) {
-    await sh(['ip', 'route', 'replace', 'table', 'local', 'local', r.address, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', r.address, 'quickack', '1']);
-  }
+  for (const r of CHOSEN_RGWS.filter((x) => x.quickack)) await quickackRoute(lab, ns, r.address);
   const direct = `http://${CHOSEN_RGWS[0]?.address ?? RGW_ADDRESS}:${RGW_PORTS[0]}`;
   const aws = ['env', `AWS_ACCESS_KEY_ID=${ceph.credentials.accessKeyId}`, `AWS_SECRET_ACCESS_KEY=${ceph.credentials.secretAccessKey}`, `AWS_DEFAULT_REGION=${ceph.credentials.region}`, 'AWS_EC2_METADATA_DISABLED=true', 'AWS_CONFIG_FILE=/dev/null', '/usr/bin/aws', '--endpoint-url', direct];
   // Anonymous access (wrk does not sign): a public bucket and object, shared by every RGW.

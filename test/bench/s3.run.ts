@@ -11,7 +11,7 @@ import { Lab } from '../../builder/lab/netns.js';
 import { signal } from '../../builder/lab/netns.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
-import { cephadmConfig, cpuSeconds, oursConfig, RGW_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
+import { cephadmConfig, cpuSeconds, oursConfig, quickackRoute, RGW_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 5);
 const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
@@ -39,7 +39,7 @@ beforeAll(async () => {
   lab = new Lab();
   ns = await lab.addNs('bench');
   ceph = await startBenchBackends(lab, ns);
-  if (process.env.OBER_BENCH_QUICKACK) await lab.exec(ns, ['ip', 'route', 'replace', 'table', 'local', 'local', RGW_ADDRESS, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', RGW_ADDRESS, 'quickack', '1']);
+  if (process.env.OBER_BENCH_QUICKACK) await quickackRoute(lab, ns, RGW_ADDRESS);
   ours = await oursConfig(await loadExample(EXAMPLES[1] ?? ''), path.join(lab.dir, 'node'));
   await writeFile(path.join(lab.dir, 'cephadm.cfg'), cephadmConfig(ours.pem, 8405));
   const direct = `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`;
