@@ -53,7 +53,7 @@ export async function gracefulStop(layout: Layout, service: ServiceControl, out:
         const local = await localAddresses();
         const unsettled = await unsettledConnections(node.vips.filter((v) => local.has(v.address)).map((v) => v.address), Object.values(S3_PORTS));
         const sockets = unsettled.slice(0, 3).map((q) => `${q.peer}→${q.local} recv-q ${q.recvQ} send-q ${q.sendQ}`);
-        return { count: requests + unsettled.length, detail: `${requests} request(s) at the backends, ${unsettled.length} connection(s) with data unread or unacknowledged${sockets.length ? `: ${sockets.join(', ')}` : ''}` };
+        return { count: requests + unsettled.length, detail: `${requests} request(s) at the backends, ${unsettled.length} connection(s) with data unread or unacknowledged, or no request yet${sockets.length ? `: ${sockets.join(', ')}` : ''}` };
       } catch {
         return undefined;
       }

@@ -90,7 +90,7 @@ export function planStop(s: StopSettings): StopStep[] {
     });
     steps.push({
       name: 'finish-requests',
-      description: `wait until no request runs on the VIPs and every answer sent from them is acknowledged (at most ${s.finishTimeoutMs / 1000} s)`,
+      description: `wait until no request runs on the VIPs, every client that connected before the hold has sent its request, and every answer sent from them is acknowledged (at most ${s.finishTimeoutMs / 1000} s)`,
     });
     steps.push({
       name: 'handover',

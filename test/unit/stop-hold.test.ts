@@ -85,3 +85,34 @@ it("unsettledConnections: an answer the client has not acknowledged yet counts, 
   const gone = await waitUntil(async () => (await unsettledConnections([vip], [80], onNode)).length === 0, { timeoutMs: 5000, intervalMs: 100, clock: realClock });
   expect(gone.ok).toBe(true);
 });
+
+// A client that connects, then sends one request per line on its stdin over the same connection
+// (a pooled keep-alive connection), printing "answered" after each answer.
+const CLIENT = String.raw`
+const net = require('node:net');
+const sock = net.connect(80, process.argv[1], () => console.log('connected'));
+sock.on('data', (d) => { if (d.toString().includes('ok')) console.log('answered'); });
+require('node:readline').createInterface({ input: process.stdin }).on('line', () => sock.write('GET / HTTP/1.1\r\nHost: s3\r\n\r\n'));
+process.stdin.on('end', () => sock.destroy());
+`;
+
+it('unsettledConnections: a connection whose client is yet to send its request counts; one idle after an answer does not', async () => {
+  const client = execa('ip', ['netns', 'exec', clientNs, process.execPath, '-e', CLIENT, vip], { stdin: 'pipe', reject: false });
+  const lines: string[] = [];
+  client.stdout?.on('data', (d: Buffer) => lines.push(...d.toString().trim().split('\n')));
+  try {
+    await waitUntil(() => Promise.resolve(lines.includes('connected')), { timeoutMs: 3000, intervalMs: 20, clock: realClock });
+    // Connected, no byte sent: its request is on its way, and after a hand-over it would be reset.
+    const fresh = await unsettledConnections([vip], [80], onNode);
+    expect(fresh).toHaveLength(1);
+    expect(fresh[0]).toMatchObject({ state: 'ESTAB', recvQ: 0, sendQ: 0, bytesReceived: 0 });
+    client.stdin?.write('\n');
+    await waitUntil(() => Promise.resolve(lines.includes('answered')), { timeoutMs: 3000, intervalMs: 20, clock: realClock });
+    // Answered and acknowledged, kept open and idle: nothing runs on it.
+    const idle = await waitUntil(async () => (await unsettledConnections([vip], [80], onNode)).length === 0, { timeoutMs: 3000, intervalMs: 50, clock: realClock });
+    expect(idle.ok).toBe(true);
+  } finally {
+    client.stdin?.end();
+    await client;
+  }
+});
