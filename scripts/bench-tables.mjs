@@ -138,6 +138,25 @@ function s3PolicyTable(b) {
 }
 
 /**
+ * bench:s3-https-get (test/bench/results/s3-https-get.json): HAProxy CPU per GiB of an HTTPS GET,
+ * per config and HTTP version, from a backend at full speed and one paced like RGW.
+ * @param {any} b
+ */
+function s3HttpsGetTable(b) {
+  if (!b) return '_no bench:s3-https-get results yet_';
+  const rows = [`| median of ${b.reps} interleaved runs, 1 GiB HTTPS GET, curl | backend at full speed: MiB/s | HAProxy CPU s per GiB | backend paced at ${b.pacedMiBps} MiB/s: HAProxy CPU s per GiB |`, '|---|---|---|---|'];
+  const keys = [...new Set(b.results.map((r) => `${r.target}|${r.http}`))];
+  for (const key of keys) {
+    const [target, http] = key.split('|');
+    const of = (producer, f) => median(b.results.filter((r) => r.target === target && r.http === http && r.producer === producer).map(f));
+    const name = `${target === 'ours' ? 'appliance' : 'cephadm-style'}, HTTP/${http}`;
+    rows.push(`| ${name} | ${fmt(of('full speed', (r) => r.MiBps))} | ${fmt(of('full speed', (r) => r.cpuSecPerGiB), 2)} | ${fmt(of('paced', (r) => r.cpuSecPerGiB), 2)} |`);
+  }
+  rows.push('', `${b.date.slice(0, 10)}, ${b.cpus} CPUs, ${b.haproxy}; the appliance binds with alpn ${b.oursAlpn}.`);
+  return rows.join('\n');
+}
+
+/**
  * test:s3's integrity drills (test/bench/results/s3-drill.json).
  * @param {any} d
  */
@@ -230,6 +249,7 @@ export function benchTables(repo = REPO) {
   tables.s3 = s3Table(readResult(repo, 's3.json'));
   tables['s3-drill'] = s3DrillTable(readResult(repo, 's3-drill.json'));
   tables['s3-policy'] = s3PolicyTable(readResult(repo, 's3-policy.json'));
+  tables['s3-https-get'] = s3HttpsGetTable(readResult(repo, 's3-https-get.json'));
   return tables;
 }
 
