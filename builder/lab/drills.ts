@@ -6,7 +6,8 @@
 // on the new holder; client = the prober's requests (a new connection every 20 ms per VIP). One
 // clock for all. Without systemd the lab has no BindsTo= chain (HAProxy dies → ExaBGP stops), so
 // a HAProxy crash is detected by the health processes here, not by a closed BGP session; and
-// ExecStopPost=ober vip-release is emulated: the lab runs it when it sees keepalived exit.
+// the units' ExecStopPost lines are emulated: the lab runs `ober vip-release` when it sees
+// keepalived exit and ober-bgp's `ss -K` (reset the S3 connections) when it sees ExaBGP exit.
 //
 // The graceful stop is not a fault but a planned move: `ober stop` runs in the node under a load of
 // slow requests, and every request that starts after the router / VRRP moved the traffic must

@@ -26,6 +26,7 @@ import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
 import { nodeData, vendorDataSnippet } from '../../firstboot/model/node-data.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles } from '../../firstboot/render/index.js';
+import { RESET_S3_CONNECTIONS_ARGS } from '../../firstboot/render/image-files.js';
 import { buildSeedIso, SEED_TOOLS } from '../deploy/carriers.js';
 import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../image/image-root.js';
 import { nodeHttpBackend, type BackendProvider } from './apps.js';
@@ -321,8 +322,14 @@ export function startBird(t: LabTopology, n: LabNode): LabProcess {
 
 export async function startExabgp(t: LabTopology, n: LabNode): Promise<LabProcess> {
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...parseEnvFile(await readFile(n.layout.exabgpEnv, 'utf8')) };
-  n.procs.exabgp = t.lab.spawn(n.ns, `${n.name}-exabgp`, daemon(t, ['exabgp', n.layout.exabgpConf]), { env });
-  return n.procs.exabgp;
+  const p = t.lab.spawn(n.ns, `${n.name}-exabgp`, daemon(t, ['exabgp', n.layout.exabgpConf]), { env });
+  n.procs.exabgp = p;
+  // ober-bgp.service's ExecStopPost (ss -K on the S3 ports), which systemd runs however ExaBGP
+  // stopped: the lab runs it when it sees ExaBGP exit, with the host's ss.
+  void p.exited.then(async () => {
+    if (t.lab.active) await t.lab.exec(n.ns, ['ss', ...RESET_S3_CONNECTIONS_ARGS], { allowFailure: true }).catch(() => undefined);
+  });
+  return p;
 }
 
 export function startTrack(t: LabTopology, n: LabNode): LabProcess {

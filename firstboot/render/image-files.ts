@@ -8,6 +8,22 @@ import type { RenderedFile } from './files.js';
 import { unitSandbox } from './sandbox.js';
 import { DEBIAN_13, type Target } from './target.js';
 import { TEMPLATES } from './templates.js';
+import { S3_PORTS } from './haproxy.js';
+
+/**
+ * `ss` arguments that reset every established connection on the S3 ports (`ss -K`: the kernel
+ * sends the client a reset): ober-bgp's ExecStopPost. With ExaBGP gone the BGP session is down and
+ * the router sends this node's clients to the other nodes, where the next packet of a connection
+ * made here is answered by a reset. Reset at once, a client's idle pooled connection is dropped
+ * before the client sends its next request on it; otherwise that request fails, and an SDK's three
+ * attempts could all meet such connections. A request still running here was lost with the route
+ * anyway. Only HAProxy's VIP listeners serve these ports on a node; its connections to the RGWs
+ * have ephemeral source ports.
+ */
+export const RESET_S3_CONNECTIONS_ARGS = ['-K', '-Htn', 'state', 'established', `( ${Object.values(S3_PORTS).map((p) => `sport = :${p}`).join(' or ')} )`];
+
+/** An argv as one systemd command line: arguments with spaces in double quotes. */
+const systemdCommand = (argv: readonly string[]) => argv.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
 
 export interface ImageFilesOptions {
   target?: Target;
@@ -71,6 +87,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     watchdogRuntime: WATCHDOG.runtime,
     watchdogRuntimeUsec: String(Number.parseInt(WATCHDOG.runtime, 10) * 1_000_000),
     ...target.bin,
+    resetS3Connections: systemdCommand([target.bin.ss, ...RESET_S3_CONNECTIONS_ARGS]),
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {
     'ober-firstboot': TEMPLATES.unitFirstboot,

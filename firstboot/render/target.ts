@@ -4,10 +4,10 @@ export interface Target {
   family: 'debian' | 'rhel';
   /** HAProxy major.minor of the image; decides which features may be rendered. */
   haproxyVersion: [number, number];
-  bin: { haproxy: string; exabgp: string; bird: string; keepalived: string; kill: string };
+  bin: { haproxy: string; exabgp: string; bird: string; keepalived: string; kill: string; ss: string };
 }
 
-const DEBIAN_BIN: Target['bin'] = { haproxy: '/usr/sbin/haproxy', exabgp: '/usr/sbin/exabgp', bird: '/usr/sbin/bird', keepalived: '/usr/sbin/keepalived', kill: '/bin/kill' };
+const DEBIAN_BIN: Target['bin'] = { haproxy: '/usr/sbin/haproxy', exabgp: '/usr/sbin/exabgp', bird: '/usr/sbin/bird', keepalived: '/usr/sbin/keepalived', kill: '/bin/kill', ss: '/usr/bin/ss' };
 
 /** Debian 13, the default image: HAProxy 3.0 (the AWS-LC build or trixie's package). */
 export const DEBIAN_13: Target = { family: 'debian', haproxyVersion: [3, 0], bin: DEBIAN_BIN };
@@ -18,7 +18,7 @@ export const DEBIAN_12: Target = { family: 'debian', haproxyVersion: [2, 6], bin
 export const RHEL_10: Target = {
   family: 'rhel',
   haproxyVersion: [3, 0],
-  bin: { haproxy: '/usr/sbin/haproxy', exabgp: '/usr/bin/exabgp', bird: '/usr/sbin/bird', keepalived: '/usr/sbin/keepalived', kill: '/usr/bin/kill' },
+  bin: { haproxy: '/usr/sbin/haproxy', exabgp: '/usr/bin/exabgp', bird: '/usr/sbin/bird', keepalived: '/usr/sbin/keepalived', kill: '/usr/bin/kill', ss: '/usr/sbin/ss' },
 };
 
 /**
