@@ -197,8 +197,9 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     await mkdir(layout.programDir, { recursive: true });
     await copyFile(program, path.join(layout.programDir, 'ober-node.mjs'));
     await mkdir(path.dirname(layout.oberBin), { recursive: true });
-    // The image's wrapper, plus OBER_ROOT: the lab's nodes live under a scratch root.
-    await writeFile(layout.oberBin, `#!/bin/sh\nOBER_ROOT='${root}' exec '${process.execPath}' '${layout.programDir}/ober-node.mjs' "$@"\n`);
+    // The image's wrapper, plus OBER_ROOT: the lab's nodes live under a scratch root; and
+    // OBER_SYSTEMD=0: no systemd here, so the health process resets connections itself (health/reset.ts).
+    await writeFile(layout.oberBin, `#!/bin/sh\nOBER_ROOT='${root}' OBER_SYSTEMD=0 exec '${process.execPath}' '${layout.programDir}/ober-node.mjs' "$@"\n`);
     await chmod(layout.oberBin, 0o755);
     await mkdir(layout.runDir, { recursive: true });
     await mkdir(layout.vrrpStateDir, { recursive: true });

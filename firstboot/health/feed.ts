@@ -70,14 +70,17 @@ export async function probe(port: number, path: string, timeoutMs: number, host 
   }
 }
 
+/** A change comes from HAProxy's answers, or from the maintenance flag (a planned stop). */
+export type ChangeCause = 'probes' | 'maintenance';
+
 export interface FeedOptions {
   port: number;
   path: string;
   settings: HealthSettings;
   /** While this file exists the feed is down (see Layout.maintenanceFlag). */
   maintenanceFile?: string;
-  /** Called on every state change (and never twice with the same value). */
-  onChange(up: boolean, why: string): void;
+  /** Called on every state change (and never twice with the same value); `cause`: what changed it. */
+  onChange(up: boolean, why: string, cause: ChangeCause): void;
   /** Called after every tick with the current state (the track file re-asserts itself here). */
   onTick?(up: boolean): void;
 }
@@ -99,8 +102,8 @@ export function startFeed(opts: FeedOptions): Feed {
   const start = Date.now();
   let tick = 0;
 
-  const report = (changed: boolean | undefined, why: string) => {
-    if (changed !== undefined) opts.onChange(changed, why);
+  const report = (changed: boolean | undefined, why: string, cause: ChangeCause) => {
+    if (changed !== undefined) opts.onChange(changed, why, cause);
   };
 
   const schedule = () => {
@@ -114,7 +117,7 @@ export function startFeed(opts: FeedOptions): Feed {
   const run = () => {
     if (stopped) return;
     if (opts.maintenanceFile && existsSync(opts.maintenanceFile)) {
-      report(h.forceDown(), `maintenance flag ${opts.maintenanceFile}`);
+      report(h.forceDown(), `maintenance flag ${opts.maintenanceFile}`, 'maintenance');
     } else if (inFlight < maxInFlight) {
       inFlight++;
       void probe(opts.port, opts.path, timeoutMs).then((r) => {
@@ -122,7 +125,7 @@ export function startFeed(opts: FeedOptions): Feed {
         if (stopped) return;
         // A probe that was in flight when maintenance began must not bring the node back.
         if (opts.maintenanceFile && existsSync(opts.maintenanceFile)) return;
-        report(h.observe(r.ok), r.ok ? `${rise} good answers from :${opts.port}${opts.path}` : `${fall} failed probes (last: ${r.reason})`);
+        report(h.observe(r.ok), r.ok ? `${rise} good answers from :${opts.port}${opts.path}` : `${fall} failed probes (last: ${r.reason})`, 'probes');
       });
     }
     opts.onTick?.(h.up);

@@ -10,6 +10,7 @@ import { readNodeConfig } from './node-config.js';
 import type { Layout } from '../model/layout.js';
 import { STATS_PORT, vipHealthPath } from '../render/haproxy.js';
 import { announceLine, startFeed, withdrawLine, type HealthSettings } from './feed.js';
+import { RESET_AFTER_WITHDRAW_MS, type ResetConnections } from './reset.js';
 
 // node.json is read through its schema, which fills the cluster schema's health defaults.
 const settingsOf = (node: NodeConfig): HealthSettings => node.health;
@@ -69,6 +70,9 @@ export interface BgpFeedOptions {
   port?: number;
   /** Exit on stdin EOF (default: when stdin is not a terminal). */
   watchStdin?: boolean;
+  /** After a withdraw because HAProxy stopped answering (not a planned stop): reset the VIP's connections. */
+  resetConnections?: ResetConnections;
+  resetAfterMs?: number;
 }
 
 export async function runBgpHealth(opts: BgpFeedOptions): Promise<void> {
@@ -81,13 +85,25 @@ export async function runBgpHealth(opts: BgpFeedOptions): Promise<void> {
     path: vipHealthPath(vip.name),
     settings: settingsOf(node),
     maintenanceFile: opts.layout.maintenanceFlag,
-    onChange: (up, why) => {
+    onChange: (up, why, cause) => {
       emit(up ? announceLine(vip.address) : withdrawLine(vip.address));
       log(`${up ? 'announce' : 'withdraw'}: ${why}`);
+      // A planned stop (maintenance) drains instead: its running requests are left to finish.
+      if (!up && cause === 'probes' && opts.resetConnections) resetSoon(opts.resetConnections);
     },
   });
+  let resetTimer: NodeJS.Timeout | undefined;
+  const resetSoon = (reset: ResetConnections) => {
+    clearTimeout(resetTimer);
+    resetTimer = setTimeout(() => {
+      // HAProxy answered again meanwhile: its route is back, its connections are good.
+      if (feed.up) return;
+      void reset(vip.address).then((failure) => log(failure ? `could not reset the connections to ${vip.address}: ${failure}` : `reset the clients' connections to ${vip.address}`));
+    }, opts.resetAfterMs ?? RESET_AFTER_WITHDRAW_MS);
+  };
   const stopped = untilStopped((why) => {
     const wasUp = feed.up;
+    clearTimeout(resetTimer);
     feed.stop();
     if (wasUp) emit(withdrawLine(vip.address));
     log(`stopping (${why})${wasUp ? ', withdrawn' : ''}`);

@@ -12,15 +12,24 @@ import { S3_PORTS } from './haproxy.js';
 
 /**
  * `ss` arguments that reset every established connection on the S3 ports (`ss -K`: the kernel
- * sends the client a reset): ober-bgp's ExecStopPost. With ExaBGP gone the BGP session is down and
- * the router sends this node's clients to the other nodes, where the next packet of a connection
- * made here is answered by a reset. Reset at once, a client's idle pooled connection is dropped
- * before the client sends its next request on it; otherwise that request fails, and an SDK's three
- * attempts could all meet such connections. A request still running here was lost with the route
- * anyway. Only HAProxy's VIP listeners serve these ports on a node; its connections to the RGWs
- * have ephemeral source ports.
+ * sends the client a reset), or only those to one VIP: ober-bgp's ExecStopPost (all), and
+ * ober-reset@<vip>.service (one VIP), which the health process starts when it withdraws a VIP
+ * because HAProxy stopped answering. Either way the router now sends this node's clients to the
+ * other nodes, where the next packet of a connection made here is answered by a reset. Reset at
+ * once, a client's idle pooled connection is dropped before the client sends its next request on
+ * it; otherwise that request fails, and an SDK's three attempts could all meet such connections. A
+ * request still running here was lost with the route anyway. Only HAProxy's VIP listeners serve
+ * these ports on a node; its connections to the RGWs have ephemeral source ports.
  */
-export const RESET_S3_CONNECTIONS_ARGS = ['-K', '-Htn', 'state', 'established', `( ${Object.values(S3_PORTS).map((p) => `sport = :${p}`).join(' or ')} )`];
+export function resetS3ConnectionsArgs(vipAddress?: string): string[] {
+  const ports = `( ${Object.values(S3_PORTS).map((p) => `sport = :${p}`).join(' or ')} )`;
+  // For a server's socket ss calls the local address `src`: the VIP the client connected to.
+  return ['-K', '-Htn', 'state', 'established', vipAddress === undefined ? ports : `${ports} and src ${vipAddress}`];
+}
+export const RESET_S3_CONNECTIONS_ARGS = resetS3ConnectionsArgs();
+
+/** The instance of ober-reset@.service that resets the S3 connections to one VIP (an IPv4 address: a valid instance name as it is). */
+export const resetUnitInstance = (vipAddress: string) => `${TEMPLATE_UNITS[0]}${vipAddress}.service`;
 
 /** An argv as one systemd command line: arguments with spaces in double quotes. */
 const systemdCommand = (argv: readonly string[]) => argv.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
@@ -42,6 +51,8 @@ export interface ImageFilesOptions {
 export const WATCHDOG = { boot: '60s', runtime: '20s', shutdown: '2min' } as const;
 
 export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog', 'ober-status'] as const;
+/** Template services (`<name>.service`, started as `<name><instance>.service`; never enabled). */
+export const TEMPLATE_UNITS = ['ober-reset@'] as const;
 /** Units that are not services, by file name. */
 export const OTHER_UNITS = ['ober-certs.path'] as const;
 
@@ -88,6 +99,8 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     watchdogRuntimeUsec: String(Number.parseInt(WATCHDOG.runtime, 10) * 1_000_000),
     ...target.bin,
     resetS3Connections: systemdCommand([target.bin.ss, ...RESET_S3_CONNECTIONS_ARGS]),
+    // %I: the instance, the VIP's address (resetUnitInstance).
+    resetVipConnections: systemdCommand([target.bin.ss, ...resetS3ConnectionsArgs('%I')]),
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {
     'ober-firstboot': TEMPLATES.unitFirstboot,
@@ -105,6 +118,10 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     mode: 0o644,
     content: compile<typeof view & { sandbox: string }>(units[u])({ ...view, sandbox: unitSandbox(u, l).directives.join('\n') }),
   }));
+  const templates: Record<(typeof TEMPLATE_UNITS)[number], string> = { 'ober-reset@': TEMPLATES.unitReset };
+  for (const u of TEMPLATE_UNITS) {
+    files.push({ path: `${l.unitDir}/${u}.service`, mode: 0o644, content: compile<typeof view & { sandbox: string }>(templates[u])({ ...view, sandbox: unitSandbox(u, l).directives.join('\n') }) });
+  }
   const others: Record<(typeof OTHER_UNITS)[number], string> = { 'ober-certs.path': TEMPLATES.unitCertsPath };
   for (const u of OTHER_UNITS) files.push({ path: `${l.unitDir}/${u}`, mode: 0o644, content: compile<typeof view>(others[u])(view) });
   files.push({

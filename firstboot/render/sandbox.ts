@@ -8,9 +8,9 @@
 // root without CAP_DAC_OVERRIDE reads and writes only what root owns, on a file system that is
 // read-only but for the run directory. HAProxy's workers drop to their own user (haproxy.cfg).
 import type { Layout } from '../model/layout.js';
-import type { UNIT_NAMES } from './image-files.js';
+import type { TEMPLATE_UNITS, UNIT_NAMES } from './image-files.js';
 
-type Unit = (typeof UNIT_NAMES)[number];
+type Unit = (typeof UNIT_NAMES)[number] | (typeof TEMPLATE_UNITS)[number];
 
 export interface Sandbox {
   directives: string[];
@@ -121,6 +121,9 @@ export function unitSandbox(unit: Unit, l: Layout): Sandbox {
       // Writes the certificate directories of the current release, checks with haproxy -c, and
       // reloads ober-http through systemd (D-Bus: uid 0 is enough).
       return { directives: daemon({ caps: [], writes: [run, l.stateDir], runsNode: true }), maxExposure: 3 };
+    case 'ober-reset@':
+      // ss -K: sock_diag over netlink, and CAP_NET_ADMIN to destroy sockets; it writes nothing.
+      return { directives: daemon({ caps: ['CAP_NET_ADMIN'], writes: [] }), maxExposure: 3 };
     case 'ober-watchdog':
       // busctl on the system bus.
       return { directives: [...daemon({ caps: [], writes: [], families: 'unix' }), 'PrivateNetwork=yes'], maxExposure: 2 };

@@ -23,6 +23,7 @@ import unitHa from '../../templates/units/ober-ha.service.hbs?raw';
 import unitTrack from '../../templates/units/ober-track.service.hbs?raw';
 import unitCertsPath from '../../templates/units/ober-certs.path.hbs?raw';
 import unitCerts from '../../templates/units/ober-certs.service.hbs?raw';
+import unitReset from '../../templates/units/ober-reset@.service.hbs?raw';
 import unitWatchdog from '../../templates/units/ober-watchdog.service.hbs?raw';
 import unitStatus from '../../templates/units/ober-status.service.hbs?raw';
 
@@ -51,6 +52,7 @@ export const TEMPLATES = {
   unitTrack,
   unitCertsPath,
   unitCerts,
+  unitReset,
   unitWatchdog,
   unitStatus,
 } as const;

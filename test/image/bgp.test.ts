@@ -18,6 +18,7 @@ import { expectNothingLeft } from '../helpers/lab.js';
 import { startFrrRouter, type Router } from '../../builder/lab/router.js';
 import { RouteWatch } from '../../builder/lab/watch.js';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
+import { resetUnitInstance } from '../../firstboot/render/image-files.js';
 import { benchFile, buildImageArgv } from './booted-node.js';
 import { startVm, type Vm } from './vm.js';
 
@@ -112,9 +113,11 @@ async function drill(
   const tMarker = markers[0];
   if (tMarker === undefined) throw new Error(`${id}: no marker datagram arrived`);
   await atWithdraw?.(Date.now() - tMarker);
+  // Back is timed from the repair (the withdraw, without one); not the time `atWithdraw` looked.
+  const tRepair = Date.now();
   if (repair) await ssh(repair);
   const tBack = await routes.waitAll(announced, 120_000, `${id}: the VIP announced again`);
-  const r = { detectMs: tWithdrawn - tMarker, backMs: tBack - tWithdrawn };
+  const r = { detectMs: tWithdrawn - tMarker, backMs: tBack - (atWithdraw ? tRepair : tWithdrawn) };
   results[id] = { ...r, note };
   return r;
 }
@@ -137,6 +140,31 @@ async function sessionSettled(ms: number, timeoutMs = 120_000): Promise<void> {
     if (Date.now() > deadline) throw new Error(`the BGP session not up for ${ms} ms within ${timeoutMs} ms: ${JSON.stringify(n)}`);
     await sleep(500);
   }
+}
+
+/**
+ * A client in the router's namespace holding one idle HTTP keep-alive connection to the VIP (one
+ * request answered). `ended` resolves to how it ended: an error code (ECONNRESET), 'closed' (FIN),
+ * or 'open' when nothing happened within the time.
+ */
+function idleClient(): { ready: Promise<void>; ended: (timeoutMs: number) => Promise<string> } {
+  const js = `const s=require('node:net').connect(80,'${VIP}',()=>s.write('GET / HTTP/1.1\\r\\nHost: s3\\r\\n\\r\\n'));let r=0;s.on('data',()=>{if(!r++)console.log('ready')});s.on('error',(e)=>{console.log(e.code);process.exit(0)});s.on('end',()=>{console.log('closed');process.exit(0)});`;
+  const p = lab.spawn(ns, 'idle-client', [process.execPath, '-e', js], { stdout: 'pipe' });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  if (p.child.stdout) createInterface({ input: p.child.stdout }).on('line', (l) => { lines.push(l); waiters.splice(0).forEach((w) => w()); });
+  const next = (i: number, timeoutMs: number) =>
+    new Promise<string | undefined>((resolve) => {
+      const check = () => (lines[i] !== undefined ? resolve(lines[i]) : waiters.push(check));
+      setTimeout(() => resolve(lines[i]), timeoutMs);
+      check();
+    });
+  return {
+    ready: next(0, 30_000).then((l) => {
+      if (l !== 'ready') throw new Error(`the idle client got no answer through the VIP: ${l ?? 'nothing'}`);
+    }),
+    ended: async (timeoutMs) => (await next(1, timeoutMs)) ?? 'open',
+  };
 }
 
 const mainPid = async (unit: string) => Number((await ssh(`systemctl show -p MainPID --value ${unit}`)).stdout.trim());
@@ -220,10 +248,16 @@ describe('booted image, BGP mode, peering with a router on its link', () => {
   it('HAProxy stall: the health process withdraws the VIP with ExaBGP still running; SIGCONT brings it back', async () => {
     await sessionSettled(5000);
     const exabgpBefore = await mainPid('ober-bgp.service');
+    // A client with an idle keep-alive connection to the VIP, as an S3 SDK's pool holds them.
+    const client = idleClient();
+    await client.ready;
     let atWithdraw: { state?: string; upMs?: number; sinceMarkerMs: number } | undefined;
+    let resetSeen: string | undefined;
     await drill('haproxy-sigstop', markThen('p=$(pidof haproxy)', 'kill -STOP $p'), 'HAProxy SIGSTOPped; ober health withdraws', 'sudo bash -c "kill -CONT $(pidof haproxy)"', async (sinceMarkerMs) => {
       const n = await neighbor();
       atWithdraw = { state: n?.bgpState, upMs: n?.bgpTimerUpMsec, sinceMarkerMs };
+      // Still stalled: only the reset can end the connection now.
+      resetSeen = await client.ended(20_000);
     });
     // Withdrawn by an UPDATE on a session that was up from before the stall to after the withdraw
     // (a session that went down and came back would be younger than the fault). Session drops
@@ -232,6 +266,12 @@ describe('booted image, BGP mode, peering with a router on its link', () => {
     expect(atWithdraw?.state).toBe('Established');
     expect(atWithdraw?.upMs).toBeGreaterThan(atWithdraw!.sinceMarkerMs);
     expect(await mainPid('ober-bgp.service')).toBe(exabgpBefore);
+    // The health process, in ExaBGP's sandbox, had systemd run ober-reset@<vip>.service, and the
+    // client's idle connection was reset (not closed by HAProxy, which was stopped).
+    const journal = (await ssh(`sudo journalctl -b -u ober-bgp.service -u ${resetUnitInstance(VIP)} --no-pager -o short-monotonic | tail -n 20`, true)).stdout;
+    expect(resetSeen, journal).toBe('ECONNRESET');
+    expect(journal).toContain(`Finished ${resetUnitInstance(VIP)}`);
+    expect(journal).toContain(`reset the clients' connections to ${VIP}`);
   });
 
   it('ExaBGP crash: the session drops at once; systemd restarts it', async () => {

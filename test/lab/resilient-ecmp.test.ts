@@ -2,7 +2,8 @@
 // mode uses): when a node's routes go and come back, the client's kept-alive connections to the
 // other nodes stay where they are. With plain ECMP (what FRR programs) some of them are rehashed
 // to another node and reset at their next request (README: what the router needs). The node that
-// goes away resets its own clients' connections as ExaBGP exits, so they reconnect elsewhere.
+// goes away resets its own clients' connections (ExaBGP's stop, or the health process's
+// withdrawal), so they reconnect elsewhere before they are used again.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,7 +37,10 @@ require('node:readline').createInterface({ input: process.stdin }).on('line', as
 type Round = { port?: number; node?: string; ok: boolean; err?: string }[];
 
 describe('the lab router with resilient next-hop groups', () => {
-  it("a node's withdrawal and return reset only that node's connections", async () => {
+  // ExaBGP killed: the session and the routes drop, ober-bgp's ExecStopPost resets the node's
+  // connections. HAProxy stalled: the health process withdraws the VIP on the same session, and
+  // ober-reset@<vip> resets them.
+  it.each(['bgp-exabgp-kill', 'bgp-haproxy-stop'])("%s: a node's withdrawal and return reset only that node's connections", async (scenario) => {
     const { lab, drill } = suite;
     const t = drill.t;
     const ecmp = t.resilientEcmp;
@@ -54,7 +58,7 @@ describe('the lab router with resilient next-hop groups', () => {
     const script = path.join(lab.dir, 'keepalive-client.cjs');
     await writeFile(script, CLIENT_JS);
     const rounds: Round[] = [];
-    const client = spawnRecorder<Round>(lab, t.ns.client, 'keepalive-client', [process.execPath, script, vip, '48'], rounds);
+    const client = spawnRecorder<Round>(lab, t.ns.client, `keepalive-client-${scenario}`, [process.execPath, script, vip, '48'], rounds);
     const round = async (): Promise<Round> => {
       const before = rounds.length;
       client.child.stdin?.write('go\n');
@@ -66,18 +70,22 @@ describe('the lab router with resilient next-hop groups', () => {
     try {
       const first = await round();
       expect(first.every((c) => c.ok)).toBe(true);
-      // The node serving most connections goes away (its ExaBGP is killed: the session and its routes drop).
+      // The node serving most connections goes away.
       const byNode = Object.entries(first.reduce<Record<string, number>>((a, c) => ({ ...a, [c.node ?? '']: (a[c.node ?? ''] ?? 0) + 1 }), {})).sort((a, b) => b[1] - a[1]);
       const victimBackend = byNode[0]?.[0];
       const victim = t.nodes.find((n) => n.backendAddress === victimBackend);
       if (!victim) throw new Error(`no node with backend address ${victimBackend}`);
       const others = first.filter((c) => c.node !== victimBackend).length;
       expect(others, 'connections on the other nodes').toBeGreaterThan(10);
-      const kill = SCENARIOS.find((s) => s.id === 'bgp-exabgp-kill');
-      if (!kill) throw new Error('no bgp-exabgp-kill scenario');
-      await kill.inject(t, victim);
+      const fault = SCENARIOS.find((s) => s.id === scenario);
+      if (!fault) throw new Error(`no ${scenario} scenario`);
+      await fault.inject(t, victim);
       await waitFor(() => !via().includes(victim.address), 'the router to drop the node');
       await ecmp?.settled();
+      // The node resets its clients' connections to the VIP (it keeps none open).
+      const open = async () => (await lab.exec(victim.ns, ['ss', '-Htn', 'state', 'established', `( sport = :80 ) and src ${vip}`])).stdout.trim();
+      const reset = await waitUntil(async () => (await open()) === '', { timeoutMs: 5000, intervalMs: 50, clock: realClock });
+      expect(reset.ok, `connections to ${vip} still open on ${victim.name}: ${await open()}`).toBe(true);
 
       // Every connection on another node answers on the same connection, from the same node.
       const kept = (r: Round) => first.filter((c, i) => c.node !== victimBackend && (r[i]?.ok !== true || r[i]?.port !== c.port || r[i]?.node !== c.node));
@@ -85,9 +93,8 @@ describe('the lab router with resilient next-hop groups', () => {
       // On failure: what the mirror programmed, and the kernel's groups.
       const state = async () => JSON.stringify({ victim: victim.address, changes: ecmp?.changes.filter((c) => c.vip === vip), nexthops: (await lab.exec(t.ns.router, ['ip', 'nexthop', 'show'])).stdout });
       expect(kept(afterWithdraw), await state()).toEqual([]);
-      // The victim's own connections were reset when its ExaBGP exited (ober-bgp.service's
-      // ExecStopPost, which the lab runs too), before the client used them again: every one of
-      // its requests succeeds, on a new connection to another node. Without that reset they would
+      // The victim's own connections were reset before the client used them again: every one of
+      // its requests succeeds, on a new connection to another node. Without the reset they would
       // reach another node on the old connection and fail.
       const victimPorts = first.filter((c) => c.node === victimBackend).map((c) => c.port);
       const victims = afterWithdraw.filter((_, i) => first[i]?.node === victimBackend);
@@ -96,7 +103,7 @@ describe('the lab router with resilient next-hop groups', () => {
       expect(victims.filter((c, i) => !moved(c, i)), `${JSON.stringify(victims)} ${await state()}`).toEqual([]);
 
       // The node comes back: no bucket in use moves to it (the idle timer), so nothing else breaks.
-      await kill.repair(t, victim);
+      await fault.repair(t, victim);
       await waitFor(() => via().includes(victim.address), 'the router to take the node back');
       await ecmp?.settled();
       const afterReturn = await round();

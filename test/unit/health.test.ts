@@ -161,8 +161,9 @@ describe('ober health (the bundled node program)', () => {
     await cleanup();
   });
 
-  const start = (...args: string[]) => {
-    const c = spawn('node', [path.join(REPO, 'dist', 'ober-node.mjs'), '--root', root, 'health', '--stats-port', String(fake.port), ...args], { stdio: 'pipe' });
+  const start = (...args: string[]) => startWith({}, ...args);
+  const startWith = (env: NodeJS.ProcessEnv, ...args: string[]) => {
+    const c = spawn('node', [path.join(REPO, 'dist', 'ober-node.mjs'), '--root', root, 'health', '--stats-port', String(fake.port), ...args], { stdio: 'pipe', env: { ...process.env, ...env } });
     children.push(c);
     const lines: string[] = [];
     let buf = '';
@@ -195,6 +196,41 @@ describe('ober health (the bundled node program)', () => {
     c.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(lines).toEqual([A, W, A, W, A, W]);
+  });
+
+  it("after a withdraw on failed probes, not on maintenance, resets the VIP's connections: through ober-reset@<vip>.service, or with ss itself (OBER_SYSTEMD=0)", async () => {
+    // Stand-ins for systemctl and ss on PATH that record their arguments.
+    const bin = path.join(root, 'fake-bin');
+    const calls = path.join(root, 'calls.log');
+    await mkdir(bin, { recursive: true });
+    for (const tool of ['systemctl', 'ss']) await writeFile(path.join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> '${calls}'\n`, { mode: 0o755 });
+    const logged = async () => (await readFile(calls, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean);
+    const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+    for (const [extra, expected] of [
+      [{}, 'systemctl start ober-reset@10.20.255.10.service'],
+      [{ OBER_SYSTEMD: '0' }, 'ss -K -Htn state established ( sport = :80 or sport = :443 ) and src 10.20.255.10'],
+    ] as const) {
+      await rm(calls, { force: true });
+      fake.mode = 'ok';
+      const { c, lines, exited } = startWith({ ...env, ...extra }, 's3-a');
+      await waitFor(() => lines.length === 1, 10_000, 'announce');
+      // A planned stop: withdrawn, nothing reset (its requests drain).
+      await writeFile(layout.maintenanceFlag, '');
+      await waitFor(() => lines.length === 2, 5000, 'withdraw in maintenance');
+      await new Promise((r) => setTimeout(r, 800));
+      expect(await logged()).toEqual([]);
+      await rm(layout.maintenanceFlag);
+      await waitFor(() => lines.length === 3, 5000, 'announce after maintenance');
+      // HAProxy stops answering: withdrawn, then reset once.
+      fake.mode = 'hang';
+      await waitFor(() => lines.length === 4, 5000, 'withdraw on a stall');
+      const reset = async () => (await logged()).length > 0;
+      for (let i = 0; i < 100 && !(await reset()); i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await logged()).toEqual([expected]);
+      c.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
+    fake.mode = 'ok';
   });
 
   it('accepts the VIP address, and exits when stdin closes (ExaBGP died)', async () => {

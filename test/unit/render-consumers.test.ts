@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, type RunOptions, type RunResult } from '../../firstboot/lib/exec.js';
 import { daemonVersions, formatVersions, resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
-import { UNIT_NAMES } from '../../firstboot/render/image-files.js';
+import { TEMPLATE_UNITS, UNIT_NAMES, resetUnitInstance } from '../../firstboot/render/image-files.js';
 import { renderNode } from '../../firstboot/render/index.js';
 import { DEBIAN_13, parseHaproxyVersion, withHaproxyVersion } from '../../firstboot/render/target.js';
 import { unitSandbox } from '../../firstboot/render/sandbox.js';
@@ -19,6 +19,8 @@ import { materialize, type Materialized } from '../helpers/materialize.js';
 const cases: { example: string; cluster: Cluster; node: string; m: Materialized; root: string }[] = [];
 const cleanups: (() => Promise<void>)[] = [];
 let daemons: DaemonRoot;
+/** The instance a template unit is checked as: an address from TEST-NET-1, as a VIP's. */
+const TEMPLATE_INSTANCE = '192.0.2.10';
 /** A program of the daemon root, seeing the scratch root of the node (same path). */
 const check = (c: { root: string }, argv: string[], opts: RunOptions = {}): Promise<RunResult> =>
   run(daemons.wrap(argv, [c.root]), { allowFailure: true, ...opts });
@@ -116,9 +118,12 @@ describe('rendered files are accepted by their real consumers', () => {
 
   it('systemd-analyze verify accepts the units and the mode drop-in', async () => {
     for (const c of each('any')()) {
-      const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path);
-      // 9 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog, status) and the certificate path unit
-      expect(units.length).toBe(10);
+      // A template is verified as an instance of it (the file itself is not a loadable unit).
+      const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path.replace(/@\.service$/, `@${TEMPLATE_INSTANCE}.service`));
+      // 9 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog, status), the certificate
+      // path unit and the connection reset template (ober-reset@)
+      expect(units.length).toBe(11);
+      expect(units).toContain(`${c.m.layout.unitDir}/${resetUnitInstance(TEMPLATE_INSTANCE)}`);
       const r = await check(c, ['systemd-analyze', 'verify', '--man=no', ...units], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
       });
@@ -136,8 +141,8 @@ describe('rendered files are accepted by their real consumers', () => {
     const c = each('any')()[0];
     if (!c) throw new Error('no case');
     const rows: string[] = [];
-    for (const unit of UNIT_NAMES) {
-      const file = `${c.m.layout.unitDir}/${unit}.service`;
+    for (const unit of [...UNIT_NAMES, ...TEMPLATE_UNITS]) {
+      const file = `${c.m.layout.unitDir}/${unit}${unit.endsWith('@') ? TEMPLATE_INSTANCE : ''}.service`;
       const r = await check(c, ['systemd-analyze', 'security', '--offline=true', '--no-pager', file]);
       const m = /Overall exposure level for \S+: (\d+\.\d) (\S+)/.exec(r.stdout);
       expect(m, `${unit}: ${r.stdout}${r.stderr}`).not.toBeNull();
