@@ -31,8 +31,8 @@ export const RESET_S3_CONNECTIONS_ARGS = resetS3ConnectionsArgs();
 /** The instance of ober-reset@.service that resets the S3 connections to one VIP (an IPv4 address: a valid instance name as it is). */
 export const resetUnitInstance = (vipAddress: string) => `${TEMPLATE_UNITS[0]}${vipAddress}.service`;
 
-/** An argv as one systemd command line: arguments with spaces in double quotes. */
-const systemdCommand = (argv: readonly string[]) => argv.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+/** An argv as one command line, for systemd or sh: arguments with spaces in double quotes. */
+const quotedCommand = (argv: readonly string[]) => argv.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
 
 export interface ImageFilesOptions {
   target?: Target;
@@ -98,9 +98,9 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     watchdogRuntime: WATCHDOG.runtime,
     watchdogRuntimeUsec: String(Number.parseInt(WATCHDOG.runtime, 10) * 1_000_000),
     ...target.bin,
-    resetS3Connections: systemdCommand([target.bin.ss, ...RESET_S3_CONNECTIONS_ARGS]),
+    resetS3Connections: quotedCommand([target.bin.ss, ...RESET_S3_CONNECTIONS_ARGS]),
     // %I: the instance, the VIP's address (resetUnitInstance).
-    resetVipConnections: systemdCommand([target.bin.ss, ...resetS3ConnectionsArgs('%I')]),
+    resetVipConnections: quotedCommand([target.bin.ss, ...resetS3ConnectionsArgs('%I')]),
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {
     'ober-firstboot': TEMPLATES.unitFirstboot,
@@ -132,7 +132,14 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   files.push({
     path: l.notifyScript,
     mode: 0o755,
-    content: compile<{ header: string; stateDir: string; eventLog: string }>(TEMPLATES.vrrpNotify)({ header, stateDir: l.vrrpStateDir, eventLog: l.vrrpEventLog }),
+    content: compile<{ header: string; stateDir: string; eventLog: string; maintenanceFlag: string; resetVipConnections: string }>(TEMPLATES.vrrpNotify)({
+      header,
+      maintenanceFlag: l.maintenanceFlag,
+      stateDir: l.vrrpStateDir,
+      eventLog: l.vrrpEventLog,
+      // The script's own (validated) $addr: double-quoted, so the shell expands it in the filter.
+      resetVipConnections: quotedCommand([target.bin.ss, ...resetS3ConnectionsArgs('$addr')]),
+    }),
   });
   files.push({
     path: `${l.root}/usr/lib/tmpfiles.d/ober.conf`,

@@ -4,6 +4,9 @@ import { compile } from './engine.js';
 import type { RenderedFile } from './files.js';
 import { TEMPLATES } from './templates.js';
 
+/** What the VRRP notify script is told of this node's part in a VIP (vrrp-notify.sh.hbs). */
+export type NotifyRole = 'owner' | 'backup';
+
 interface KeepalivedView {
   header: string;
   routerId: string;
@@ -17,7 +20,8 @@ interface KeepalivedView {
   trackWeight: number;
   trackWeightAbs: number;
   notifyScript: string;
-  instances: { name: string; vipName: string; address: string; vrid: number; priority: number; owner: string; rank: number; role: string }[];
+  /** `notifyRole`: the notify script's second argument; only the owner resets its clients' connections when its VIP goes. */
+  instances: { name: string; vipName: string; address: string; vrid: number; priority: number; owner: string; rank: number; role: string; notifyRole: NotifyRole }[];
 }
 
 const template = compile<KeepalivedView>(TEMPLATES.keepalivedConf);
@@ -58,6 +62,7 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
           owner: v.vrrp.owner,
           rank: rank + 1,
           role: rank === 0 ? 'owner' : `backup ${rank}`,
+          notifyRole: rank === 0 ? 'owner' : 'backup',
         },
       ];
     }),

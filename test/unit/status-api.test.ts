@@ -100,7 +100,7 @@ describe('node status API on :8404 (HAProxy + status.lua)', () => {
   it('events carry every VRRP transition the notify script logged', async () => {
     const vip = m.node.vips[0];
     if (!vip) throw new Error('no VIP');
-    const notify = (state: string, prio: number) => run(['ip', 'netns', 'exec', NS, m.layout.notifyScript, vip.address, 'INSTANCE', vrrpInstanceName(vip.name), state, String(prio)]);
+    const notify = (state: string, prio: number) => run(['ip', 'netns', 'exec', NS, m.layout.notifyScript, vip.address, 'owner', 'INSTANCE', vrrpInstanceName(vip.name), state, String(prio)]);
     await notify('BACKUP', 90);
     await notify('MASTER', 100); // the VIP is on lo: a MASTER the address agrees with
     const events = await until('the VRRP events', async () => {
