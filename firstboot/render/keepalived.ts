@@ -52,6 +52,7 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
     instances: node.vips.flatMap((v) => {
       if (!v.vrrp) return [];
       const rank = v.vrrp.ranking.indexOf(node.node.name);
+      const owns = rank === 0;
       return [
         {
           name: vrrpInstanceName(v.name),
@@ -61,8 +62,8 @@ export function renderKeepalived(node: NodeConfig, ctx: RenderContext): Rendered
           priority: v.vrrp.priority,
           owner: v.vrrp.owner,
           rank: rank + 1,
-          role: rank === 0 ? 'owner' : `backup ${rank}`,
-          notifyRole: rank === 0 ? 'owner' : 'backup',
+          role: owns ? 'owner' : `backup ${rank}`,
+          notifyRole: owns ? 'owner' : 'backup',
         },
       ];
     }),

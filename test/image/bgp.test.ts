@@ -18,6 +18,7 @@ import { expectNothingLeft } from '../helpers/lab.js';
 import { startFrrRouter, type Router } from '../../builder/lab/router.js';
 import { RouteWatch } from '../../builder/lab/watch.js';
 import { run, type RunResult } from '../../firstboot/lib/exec.js';
+import { realClock, waitUntil } from '../../firstboot/ops/wait.js';
 import { resetUnitInstance } from '../../firstboot/render/image-files.js';
 import { benchFile, buildImageArgv } from './booted-node.js';
 import { startVm, type Vm } from './vm.js';
@@ -113,11 +114,11 @@ async function drill(
   const tMarker = markers[0];
   if (tMarker === undefined) throw new Error(`${id}: no marker datagram arrived`);
   await atWithdraw?.(Date.now() - tMarker);
-  // Back is timed from the repair (the withdraw, without one); not the time `atWithdraw` looked.
+  // Back is timed from the repair (right after the withdraw), not from when `atWithdraw` looked.
   const tRepair = Date.now();
   if (repair) await ssh(repair);
   const tBack = await routes.waitAll(announced, 120_000, `${id}: the VIP announced again`);
-  const r = { detectMs: tWithdrawn - tMarker, backMs: tBack - (atWithdraw ? tRepair : tWithdrawn) };
+  const r = { detectMs: tWithdrawn - tMarker, backMs: tBack - tRepair };
   results[id] = { ...r, note };
   return r;
 }
@@ -133,13 +134,15 @@ async function neighbor(): Promise<{ connectionsDropped: number; bgpState: strin
 
 /** Wait until the session has been Established for `ms` (the previous drill's restarts are over). */
 async function sessionSettled(ms: number, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const n = await neighbor();
-    if (n?.bgpState === 'Established' && (n.bgpTimerUpMsec ?? 0) >= ms) return;
-    if (Date.now() > deadline) throw new Error(`the BGP session not up for ${ms} ms within ${timeoutMs} ms: ${JSON.stringify(n)}`);
-    await sleep(500);
-  }
+  let n: Awaited<ReturnType<typeof neighbor>>;
+  const settled = await waitUntil(
+    async () => {
+      n = await neighbor();
+      return n?.bgpState === 'Established' && (n.bgpTimerUpMsec ?? 0) >= ms;
+    },
+    { timeoutMs, intervalMs: 500, clock: realClock },
+  );
+  if (!settled.ok) throw new Error(`the BGP session not up for ${ms} ms within ${timeoutMs} ms: ${JSON.stringify(n)}`);
 }
 
 /**
@@ -151,14 +154,12 @@ function idleClient(): { ready: Promise<void>; ended: (timeoutMs: number) => Pro
   const js = `const s=require('node:net').connect(80,'${VIP}',()=>s.write('GET / HTTP/1.1\\r\\nHost: s3\\r\\n\\r\\n'));let r=0;s.on('data',()=>{if(!r++)console.log('ready')});s.on('error',(e)=>{console.log(e.code);process.exit(0)});s.on('end',()=>{console.log('closed');process.exit(0)});`;
   const p = lab.spawn(ns, 'idle-client', [process.execPath, '-e', js], { stdout: 'pipe' });
   const lines: string[] = [];
-  const waiters: (() => void)[] = [];
-  if (p.child.stdout) createInterface({ input: p.child.stdout }).on('line', (l) => { lines.push(l); waiters.splice(0).forEach((w) => w()); });
-  const next = (i: number, timeoutMs: number) =>
-    new Promise<string | undefined>((resolve) => {
-      const check = () => (lines[i] !== undefined ? resolve(lines[i]) : waiters.push(check));
-      setTimeout(() => resolve(lines[i]), timeoutMs);
-      check();
-    });
+  if (p.child.stdout) createInterface({ input: p.child.stdout }).on('line', (l) => lines.push(l));
+  /** The i-th line the client printed, waiting up to timeoutMs for it. */
+  const next = async (i: number, timeoutMs: number) => {
+    await waitUntil(() => Promise.resolve(lines[i] !== undefined), { timeoutMs, intervalMs: 50, clock: realClock });
+    return lines[i];
+  };
   return {
     ready: next(0, 30_000).then((l) => {
       if (l !== 'ready') throw new Error(`the idle client got no answer through the VIP: ${l ?? 'nothing'}`);
