@@ -79,7 +79,15 @@ function s3Table(b) {
     ['HAProxy CPU s per 1000 GETs', (r) => (r.smallGet.cpuSec / r.smallGet.requests) * 1000, 3],
     ['HAProxy CPU s per GiB GET', (r) => r.largeGet.cpuSec / (r.largeGet.bytes / 2 ** 30), 2],
     ['HAProxy CPU s per GiB PUT', (r) => r.largePut.cpuSec / (r.largePut.bytes / 2 ** 30), 2],
+    // The whole host during the fastest single-stream run: what the transfer cost every process
+    // and the kernel, and whether any CPU was left (results before 2026-12-04 have neither).
+    ['host CPU s per GiB GET, all processes', (r) => r.largeGet.hostCpuSec / (r.largeGet.bytes / 2 ** 30), 2],
+    ['host CPU s per GiB PUT, all processes', (r) => r.largePut.hostCpuSec / (r.largePut.bytes / 2 ** 30), 2],
+    [`host CPU idle during the ${b.largeMiB} MiB PUT (%)`, (r) => r.largePut.hostIdle * 100, 0],
   ];
+  /** Rows of the proxy's own cost: nothing to show for direct, no ratio. Host rows: no ratio. */
+  const proxyOnly = (name) => name.startsWith('HAProxy');
+  const noRatio = (name) => proxyOnly(name) || name.startsWith('host');
   // Ratio to direct: the median of each round's ratio (a round measures every target back to back,
   // so a slower or busier round weighs on both sides of its ratio alike).
   const pairedRatio = (target, scheme, f) =>
@@ -98,8 +106,8 @@ function s3Table(b) {
     const direct = pick('direct', 'http', f);
     const cells = targets.map(([t, s]) => {
       const v = pick(t, s, f);
-      if (t === 'direct') return name.startsWith('HAProxy') ? '–' : fmt(v, d);
-      const ratio = !name.startsWith('HAProxy') && Number.isFinite(direct) && direct > 0 ? ` (${pairedRatio(t, s, f).toFixed(2)})` : '';
+      if (t === 'direct') return proxyOnly(name) ? '–' : fmt(v, d);
+      const ratio = !noRatio(name) && Number.isFinite(direct) && direct > 0 ? ` (${pairedRatio(t, s, f).toFixed(2)})` : '';
       return `${fmt(v, d)}${ratio}`;
     });
     rows.push(`| ${name} | ${cells.join(' | ')} |`);

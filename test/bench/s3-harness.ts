@@ -139,6 +139,19 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/**
+ * The whole host's CPU time so far (/proc/stat, every CPU): busy (user, nice, system, irq,
+ * softirq, steal) and idle (idle, iowait) seconds. A transfer's busy seconds per GiB include
+ * what no single process is charged with (the kernel's loopback TCP work in softirq), and its idle
+ * share says whether the host had CPU left at all.
+ */
+export async function hostCpu(): Promise<{ busy: number; idle: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '';
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  // USER_HZ: 100 on Linux everywhere this runs (proc(5))
+  return { busy: (user + nice + system + irq + softirq + steal) / 100, idle: (idle + iowait) / 100 };
+}
+
 export async function writeWrkPutScript(dir: string, bytes: number): Promise<string> {
   await mkdir(dir, { recursive: true });
   const f = path.join(dir, `put-${bytes}.lua`);
