@@ -24,6 +24,11 @@ describe('README bench tables', () => {
     expect(fillReadme('<!-- bench:nope -->\n<!-- /bench:nope -->', tables).problems[0]).toMatch(/names no table/);
   });
 
+  it('the S3 table shows the host rows for every target, direct included, without a ratio', () => {
+    const row = (benchTables().s3 ?? '').split('\n').find((l: string) => l.startsWith('| host CPU s per GiB PUT'));
+    expect(row).toMatch(/^\| host CPU s per GiB PUT, all processes( \| \d+\.\d\d){5} \|$/);
+  });
+
   it('the image-BGP drill row carries the JSON figure', () => {
     expect(benchTables()['image-bgp']).toMatch(/\| haproxy-sigkill \| \d+ \|/);
   });
