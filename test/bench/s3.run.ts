@@ -108,20 +108,26 @@ async function measure(t: Target, round: number): Promise<void> {
  * direct and proxied alike, in no order found): the best of two measures the path, not which
  * speed the cluster happened to be at. `afterEach` (not measured) cleans up between runs. The
  * host's CPU during the fastest run (hostCpuSec, hostIdle) says what the transfer cost the whole
- * machine, the kernel's share and Ceph's included, and whether CPU was what ran out.
+ * machine, the kernel's share and Ceph's included, and whether CPU was what ran out; runRgw and
+ * runRgwCpuSec say which RGW carried each run and its CPU (is one RGW slower than the other?).
  */
 async function large(argv: string[], cpu: () => Promise<number | undefined>, afterEach?: () => Promise<void>): Promise<Record<string, unknown>> {
-  const runs: { MiBps: number; host: { busy: number; idle: number } }[] = [];
+  const runs: { MiBps: number; host: { busy: number; idle: number }; rgw: number; rgwCpuSec: number }[] = [];
   let cpuSec = 0;
   let bytes = 0;
   for (let i = 0; i < LARGE_REPEATS; i++) {
     const c = (await cpu()) ?? 0;
     const h0 = await hostCpu();
+    const g0 = await rgwCpu();
     const r = await sh(argv);
+    const g1 = await rgwCpu();
     const h1 = await hostCpu();
     cpuSec += ((await cpu()) ?? 0) - c;
     const [speed, size] = r.stdout.split(' ').map(Number);
-    runs.push({ MiBps: (speed ?? 0) / 2 ** 20, host: { busy: h1.busy - h0.busy, idle: h1.idle - h0.idle } });
+    // The RGW that carried the transfer is the one that worked: a proxy picks it, not the bench.
+    const rgwCpus = g1.map((x, k) => x - (g0[k] ?? 0));
+    const rgw = rgwCpus.indexOf(Math.max(...rgwCpus));
+    runs.push({ MiBps: (speed ?? 0) / 2 ** 20, host: { busy: h1.busy - h0.busy, idle: h1.idle - h0.idle }, rgw, rgwCpuSec: rgwCpus[rgw] ?? 0 });
     bytes = size ?? 0;
     await afterEach?.();
   }
@@ -129,7 +135,21 @@ async function large(argv: string[], cpu: () => Promise<number | undefined>, aft
   const best = runs.reduce((a, b) => (b.MiBps > a.MiBps ? b : a));
   const hostCpuSec = Number(best.host.busy.toFixed(2));
   const hostIdle = Number((best.host.idle / (best.host.busy + best.host.idle)).toFixed(3));
-  return { MiBps: best.MiBps, runs: runs.map((x) => Number(x.MiBps.toFixed(1))), bytes, cpuSec: cpuSec / LARGE_REPEATS, hostCpuSec, hostIdle };
+  return {
+    MiBps: best.MiBps,
+    runs: runs.map((x) => Number(x.MiBps.toFixed(1))),
+    runRgw: runs.map((x) => x.rgw),
+    runRgwCpuSec: runs.map((x) => Number(x.rgwCpuSec.toFixed(2))),
+    bytes,
+    cpuSec: cpuSec / LARGE_REPEATS,
+    hostCpuSec,
+    hostIdle,
+  };
+}
+
+/** CPU seconds of each radosgw so far (0 for one not running). */
+async function rgwCpu(): Promise<number[]> {
+  return Promise.all(ceph.rgwProcs.map((p) => (p ? cpuSeconds(p.pid).catch(() => 0) : 0)));
 }
 
 /**
