@@ -73,15 +73,21 @@ it('a hold expires by itself: a connection attempt made during it gets through b
 it("unsettledConnections: an answer the client has not acknowledged yet counts, and no longer once the connection is gone", async () => {
   const download = slowDownload(16);
   let found: Awaited<ReturnType<typeof unsettledConnections>> = [];
-  await waitUntil(async () => (found = await unsettledConnections([vip], [80], onNode)).length > 0, { timeoutMs: 3000, intervalMs: 50, clock: realClock });
-  expect(found).toHaveLength(1);
-  expect(found[0]).toMatchObject({ local: `${vip}:80`, peer: expect.stringMatching(new RegExp(`^${CLIENT_ADDRESS.replaceAll('.', '\\.')}:\\d+$`)) });
-  expect(found[0]?.sendQ).toBeGreaterThan(0);
-  // Another address's or port's sockets are not this VIP's.
-  expect(await unsettledConnections(['10.20.0.99'], [80], onNode)).toEqual([]);
-  expect(await unsettledConnections([vip], [443], onNode)).toEqual([]);
-  download.kill('SIGKILL');
-  await download;
+  try {
+    // Until the server has written its answer: the connection shows up (unsettled, nothing sent
+    // yet) before that, which on a loaded host can be long enough to be seen.
+    const written = await waitUntil(async () => (found = await unsettledConnections([vip], [80], onNode)).some((c) => c.sendQ > 0), { timeoutMs: 5000, intervalMs: 50, clock: realClock });
+    expect(written.ok).toBe(true);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ local: `${vip}:80`, peer: expect.stringMatching(new RegExp(`^${CLIENT_ADDRESS.replaceAll('.', '\\.')}:\\d+$`)) });
+    // Another address's or port's sockets are not this VIP's.
+    expect(await unsettledConnections(['10.20.0.99'], [80], onNode)).toEqual([]);
+    expect(await unsettledConnections([vip], [443], onNode)).toEqual([]);
+  } finally {
+    // Never left running into the next test (16 MiB at 256 KiB/s is a minute).
+    download.kill('SIGKILL');
+    await download;
+  }
   const gone = await waitUntil(async () => (await unsettledConnections([vip], [80], onNode)).length === 0, { timeoutMs: 5000, intervalMs: 100, clock: realClock });
   expect(gone.ok).toBe(true);
 });
