@@ -12,6 +12,7 @@
 // lab then runs the real HAProxy and the mode's daemons with the files first boot installed: the
 // IMAGE's programs (chroot into the newest built image tree, builder/image/image-root.ts) when one
 // exists, else the host's; `topology.daemons` says which, and buildLab logs it with the versions.
+import { applyBackendQuickAck } from '../../firstboot/ops/backend-quickack.js';
 import { parseEnvFile } from '../../firstboot/lib/env-file.js';
 import { chmod, copyFile, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -217,6 +218,11 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     await lab.exec(nsName, ['ip', 'addr', 'add', `${n.address}/${plan.lan.prefix}`, 'dev', lanIf]);
     await lab.exec(nsName, ['ip', 'addr', 'add', `${plan.backendNet.nodeAddress(n.index)}/${plan.backendNet.prefix}`, 'dev', BACKEND_IF]);
     await lab.exec(nsName, ['ip', 'route', 'add', 'default', 'via', plan.router]);
+    // First boot's backend routes (activation; here with ip route, no networkd): quickack towards
+    // the servers whose connections HAProxy keeps.
+    const quickAck = await applyBackendQuickAck(config, { runner: (argv) => lab.exec(nsName, argv, { allowFailure: true }), resolve: async () => [] });
+    const missed = quickAck.results.filter((r) => !r.ok);
+    if (missed.length) throw new Error(`lab node ${n.name}: no quickack route to ${missed.map((r) => r.address).join(', ')}`);
     // BGP mode: VIPs on lo (the product's lo-vip dummy; this kernel has no dummy netdev, note 1).
     if (cluster.mode === 'bgp') for (const v of plan.vips) await lab.exec(nsName, ['ip', 'addr', 'add', `${v.address}/32`, 'dev', 'lo']);
     // The node's own firewall, as rendered.

@@ -185,13 +185,15 @@ const backend = z.strictObject({
   servers: hostlist,
   healthCheck: healthCheck.prefault({}),
   /**
-   * Keep HAProxy's connections to the RGWs open between requests. Off by default: RGW's beast
-   * frontend leaves Nagle on unless it runs with `tcp_nodelay=1`, and then each small answer on a
-   * reused connection waits ~40 ms for HAProxy's delayed ACK (measured: 4 KiB GETs at a third of
-   * the rate). Off, every request gets a fresh connection, whose first segments are ACKed at once.
-   * Turn it on for RGWs started with `rgw_frontends = beast ... tcp_nodelay=1` (test/bench/results/s3.json).
+   * Keep HAProxy's connections to the RGWs open between requests (`http-reuse safe`), and route
+   * each server with `quickack 1` (firstboot/ops/backend-quickack.ts): RGW's beast frontend leaves
+   * Nagle on unless it runs with `tcp_nodelay=1`, and then each small answer on a kept connection
+   * waited ~40 ms for this node's delayed ACK; ACKed at once, kept connections serve more small
+   * GETs and PUTs than a fresh connection per request (test/bench/results/s3-policy.json). Off
+   * (`option http-server-close`): a fresh connection per request, for servers whose path this node
+   * cannot route itself (a name whose addresses change, a route another system owns).
    */
-  reuseConnections: z.boolean().default(false),
+  reuseConnections: z.boolean().default(true),
   /** TLS towards the RGWs; verification against a CA file on the node. */
   tls: z
     .strictObject({

@@ -11,7 +11,9 @@ import type { Lab, LabProcess } from '../../builder/lab/netns.js';
 import { sleep } from '../../builder/lab/netns.js';
 import type { Cluster } from '../../firstboot/model/schema.js';
 import { maxconnWithin } from '../../firstboot/model/defaults.js';
-import { deriveNode } from '../../firstboot/model/derive.js';
+import { deriveNode, type NodeConfig } from '../../firstboot/model/derive.js';
+import { readNodeConfig } from '../../firstboot/health/node-config.js';
+import { applyBackendQuickAck } from '../../firstboot/ops/backend-quickack.js';
 import { hardFileLimit } from '../../builder/lab/topology.js';
 import { materialize } from '../helpers/materialize.js';
 
@@ -79,7 +81,7 @@ ${servers.join('\n')}
  * while covering for the owner and closes every client connection after one answer (a TLS
  * handshake per request over HTTPS), which is not the path to measure.
  */
-export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddress?: string; reuseConnections?: boolean } = {}): Promise<{ cfg: string; pem: string }> {
+export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddress?: string; reuseConnections?: boolean } = {}): Promise<{ cfg: string; pem: string; node: NodeConfig }> {
   const address = opts.rgwAddress ?? RGW_ADDRESS;
   const c: Cluster = {
     ...cluster,
@@ -94,7 +96,28 @@ export async function oursConfig(cluster: Cluster, root: string, opts: { rgwAddr
   const m = await materialize(c, vip.vrrp?.owner ?? first, root);
   const certDir = m.layout.haproxyCertDir;
   const pem = path.join(certDir, `${c.certificates[0]?.name ?? 's3'}.pem`);
-  return { cfg: m.layout.haproxyCfg, pem };
+  return { cfg: m.layout.haproxyCfg, pem, node: readNodeConfig(m.layout) };
+}
+
+/**
+ * The node's backend routes (first boot's activation, firstboot/ops/backend-quickack.ts) in the
+ * bench's namespace while `fn` measures the appliance: quickack on the path to the RGWs, as on a
+ * node. Afterwards the kernel's plain routes again, so the other targets (direct, cephadm-style)
+ * run as on a host without them.
+ */
+export async function withNodeRoutes<T>(lab: Lab, ns: string, node: Pick<NodeConfig, 'backends'>, fn: () => Promise<T>): Promise<T> {
+  const runner = (argv: string[]) => lab.exec(ns, argv, { allowFailure: true });
+  const applied = await applyBackendQuickAck(node, { runner, resolve: async () => [] });
+  const missed = applied.results.filter((r) => !r.ok);
+  if (missed.length) throw new Error(`bench: no quickack route to ${missed.map((r) => r.address).join(', ')}`);
+  try {
+    return await fn();
+  } finally {
+    for (const r of applied.results) {
+      if (r.local) await lab.exec(ns, ['ip', 'route', 'replace', 'table', 'local', 'local', r.address, 'dev', r.dev, 'proto', 'kernel', 'scope', 'host', 'src', r.address]);
+      else await lab.exec(ns, ['ip', 'route', 'del', `${r.address}/32`, 'proto', 'static']);
+    }
+  }
 }
 
 /**

@@ -11,7 +11,7 @@ import { Lab } from '../../builder/lab/netns.js';
 import { signal } from '../../builder/lab/netns.js';
 import { EXAMPLES, loadExample, REPO } from '../helpers/fixtures.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
-import { cephadmConfig, cpuSeconds, hostCpu, oursConfig, quickackRoute, RGW_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, writeWrkPutScript, type Proxy } from './s3-harness.js';
+import { cephadmConfig, cpuSeconds, hostCpu, oursConfig, quickackRoute, RGW_ADDRESS, RGW_PORTS, runWrk, startBenchBackends, startProxy, VIP_CEPHADM, VIP_OURS, withNodeRoutes, writeWrkPutScript, type Proxy } from './s3-harness.js';
 
 const ROUNDS = Number(process.env.OBER_BENCH_ROUNDS ?? 5);
 const SMALL_SECONDS = Number(process.env.OBER_BENCH_SECONDS ?? 8);
@@ -30,7 +30,7 @@ let ns: string;
 let ceph: CephCluster;
 let daemons: DaemonRoot;
 let loadBefore: number[];
-let ours: { cfg: string; pem: string };
+let ours: Awaited<ReturnType<typeof oursConfig>>;
 const results: Record<string, unknown>[] = [];
 
 const env = () => ({ ...process.env, AWS_ACCESS_KEY_ID: ceph.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: ceph.credentials.secretAccessKey, AWS_DEFAULT_REGION: ceph.credentials.region, AWS_EC2_METADATA_DISABLED: 'true', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' });
@@ -197,11 +197,15 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
   const chosen = variants.filter((v) => !only || only.includes(v.name));
   await warmUp();
   const direct = async (round: number) => measure({ name: 'direct', base: `http://${RGW_ADDRESS}:${RGW_PORTS[0]}` }, round);
-  const proxied = (v: (typeof chosen)[number]) => async (round: number) =>
-    withProxy(v.name, v.vip, v.cfg, async (p) => {
-      if (SCHEMES.has('http')) await measure({ name: v.name, base: `http://${v.vip}`, pid: p.proc.pid }, round);
-      if (SCHEMES.has('https')) await measure({ name: v.name, base: `https://${v.vip}`, tls: true, pid: p.proc.pid }, round);
-    });
+  const proxied = (v: (typeof chosen)[number]) => async (round: number) => {
+    const run = () =>
+      withProxy(v.name, v.vip, v.cfg, async (p) => {
+        if (SCHEMES.has('http')) await measure({ name: v.name, base: `http://${v.vip}`, pid: p.proc.pid }, round);
+        if (SCHEMES.has('https')) await measure({ name: v.name, base: `https://${v.vip}`, tls: true, pid: p.proc.pid }, round);
+      });
+    // The appliance runs with its node's backend routes; the cephadm-style proxy as on a plain host.
+    await (v.name.startsWith('ours') && !process.env.OBER_BENCH_NO_NODE_ROUTES ? withNodeRoutes(lab, ns, ours.node, run) : run());
+  };
   const steps = [...(!only || only.includes('direct') ? [direct] : []), ...chosen.map(proxied)];
   for (let round = 1; round <= ROUNDS; round++) {
     // Each round starts one target later than the last: a cluster that slows (or speeds up) within

@@ -14,6 +14,9 @@ import { haproxySocket } from '../../firstboot/ops/haproxy-cli.js';
 import { resolveDaemons, type DaemonRoot } from '../../builder/image/image-root.js';
 import { clusterSchema, type Cluster } from '../../firstboot/model/schema.js';
 import { renderImageFiles } from '../../firstboot/render/index.js';
+import { readNodeConfig } from '../../firstboot/health/node-config.js';
+import type { NodeConfig } from '../../firstboot/model/derive.js';
+import { applyBackendQuickAck } from '../../firstboot/ops/backend-quickack.js';
 import { EXTRA_CLUSTERS, loadExample } from '../helpers/fixtures.js';
 import { materialize } from '../helpers/materialize.js';
 
@@ -49,6 +52,29 @@ s.keepAliveTimeout = 60000;
 s.listen(Number(process.argv[1]), process.argv[2]);
 `;
 
+// Answers like RGW's beast frontend without tcp_nodelay: the headers and the 4 KiB body of each
+// answer in two writes, Nagle on, so the body waits until the headers are ACKed.
+const NAGLE_JS = String.raw`
+const net = require('node:net');
+const body = Buffer.alloc(4096, 120);
+net.createServer((c) => {
+  c.setNoDelay(false);
+  c.on('error', () => {});
+  let seen = '';
+  c.on('data', (d) => {
+    seen += d.toString('latin1');
+    let i;
+    while ((i = seen.indexOf('\r\n\r\n')) >= 0) {
+      const head = seen.startsWith('HEAD ');
+      seen = seen.slice(i + 4);
+      c.write('HTTP/1.1 200 OK\r\nContent-Length: ' + body.length + '\r\n\r\n');
+      if (!head) setImmediate(() => c.write(body));
+    }
+  });
+}).listen(Number(process.argv[1]), process.argv[2]);
+`;
+const NAGLE = 8083;
+
 let lab: Lab;
 let ns: string;
 let base: Cluster;
@@ -61,6 +87,7 @@ beforeAll(async () => {
   ns = await lab.addNs('dp');
   for (const a of [VIP, BACKEND]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
   lab.spawn(ns, 'backend', [process.execPath, '-e', SERVER_JS, String(LIVE), BACKEND]);
+  lab.spawn(ns, 'nagle-backend', [process.execPath, '-e', NAGLE_JS, String(NAGLE), BACKEND]);
   const one = await loadExample(EXTRA_CLUSTERS[0] ?? '');
   base = {
     ...one,
@@ -82,7 +109,7 @@ async function curl(args: string[]): Promise<{ code: string; body: string }> {
   return { code: r.stdout.slice(i + 1), body: r.stdout.slice(0, i) };
 }
 
-async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string; socket: string; sysctl: string }> {
+async function startRendered(cluster: Cluster, name: string): Promise<{ proc: LabProcess; cfg: string; socket: string; sysctl: string; node: NodeConfig }> {
   const m = await materialize(cluster, cluster.nodes[0]?.name ?? '', path.join(lab.dir, name));
   const cfg = m.layout.haproxyCfg;
   // -W: master-worker in the foreground, as ober-http.service runs it (-Ws)
@@ -92,7 +119,7 @@ async function startRendered(cluster: Cluster, name: string): Promise<{ proc: La
     if (r.stdout === '200') break;
     await sleep(100);
   }
-  return { proc, cfg, socket: m.layout.haproxySocket, sysctl: m.layout.sysctlFile };
+  return { proc, cfg, socket: m.layout.haproxySocket, sysctl: m.layout.sysctlFile, node: readNodeConfig(m.layout) };
 }
 
 /**
@@ -219,12 +246,37 @@ describe('backend connections (backends[].reuseConnections)', () => {
     return (counts.at(-1) ?? 0) - (counts[0] ?? 0) + 1;
   }
 
-  it('off (the default): a fresh connection to the RGW per request', async () => {
+  it('off: a fresh connection to the RGW per request', async () => {
     expect(await backendConnectionsFor(false)).toBe(10);
   });
 
-  it('on: one connection carries them all', async () => {
+  it('on (the default, with the node routing each server with quickack): one connection carries them all', async () => {
+    expect(clusterSchema.shape.backends.element.parse({ name: 'b', servers: '10.0.0.1:80' }).reuseConnections).toBe(true);
     expect(await backendConnectionsFor(true)).toBe(1);
+  });
+
+  it("kept connections to a server that holds small answers for an ACK (Nagle, as RGW's beast): with the node's quickack route no ACK waits for the delayed-ACK timer", async () => {
+    const cluster = { ...base, backends: base.backends.map((b) => ({ ...b, servers: `${BACKEND}:${NAGLE}`, reuseConnections: true })) };
+    const h = await startRendered(cluster, 'nagle');
+    // The kernel's count of ACKs sent only when the delayed-ACK timer fired (this namespace).
+    const delayedAcks = async () => Number(/TcpExtDelayedACKs\s+(\d+)/.exec((await lab.exec(ns, ['nstat', '-asz', 'TcpExtDelayedACKs'])).stdout)?.[1] ?? NaN);
+    const twentyGets = async () => {
+      const before = await delayedAcks();
+      const r = await lab.exec(ns, ['curl', '-s', '-w', '%{http_code} %{size_download}\n', ...Array.from({ length: 20 }, () => ['-o', '/dev/null', `http://${VIP}/`]).flat()]);
+      expect(r.stdout.trim().split('\n')).toEqual(Array.from({ length: 20 }, () => '200 4096'));
+      return (await delayedAcks()) - before;
+    };
+    try {
+      // Without the route: one kept HAProxy-to-server connection, and each answer's body waited for
+      // the timer to ACK its headers.
+      expect(await twentyGets()).toBeGreaterThanOrEqual(15);
+      const applied = await applyBackendQuickAck(h.node, { runner: (argv) => lab.exec(ns, argv, { allowFailure: true }) });
+      expect(applied.results.map((r) => [r.address, r.ok, r.local])).toEqual([[BACKEND, true, true]]);
+      expect(await twentyGets()).toBeLessThanOrEqual(2);
+    } finally {
+      await lab.exec(ns, ['ip', 'route', 'replace', 'table', 'local', 'local', BACKEND, 'dev', 'lo', 'proto', 'kernel', 'scope', 'host', 'src', BACKEND]);
+      await stopHaproxy(h.proc);
+    }
   });
 });
 
