@@ -10,6 +10,8 @@ import { vrrpInstanceName } from '../render/keepalived.js';
 import { checkPem } from '../model/pem.js';
 import type { Probes } from './probes.js';
 import { parseIpAddrs } from './vrrp.js';
+import { hasQuickAck, parseRouteGet, reusedServerHosts } from './backend-quickack.js';
+import { isIP } from 'node:net';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -177,6 +179,36 @@ export const backendsCheck: Check = {
     if (down.length === total) return fail(`no server reachable: ${down.join('; ')}`, fix);
     if (down.length) return warn(`${down.length}/${total} unreachable: ${down.join('; ')}`, fix);
     return ok(`${total} server(s)`);
+  },
+};
+
+/** Kept RGW connections stall small answers without the node's quickack routes (backend-quickack.ts). */
+export const backendQuickAckCheck: Check = {
+  id: 'backend-quickack',
+  title: 'kept backend connections ACK at once (quickack routes)',
+  async run({ node, probes }) {
+    if (!node) return noNode();
+    const hosts = reusedServerHosts(node);
+    if (!hosts.length) return skip('no backend keeps its connections (reuseConnections: false)');
+    const missing: string[] = [];
+    const names: string[] = [];
+    for (const h of hosts) {
+      if (!isIP(h)) {
+        names.push(h);
+        continue;
+      }
+      const r = await probes.run(['ip', '-j', 'route', 'get', h]);
+      if (!hasQuickAck(r.exitCode === 0 ? parseRouteGet(r.output) : undefined)) missing.push(h);
+    }
+    const checked = hosts.length - names.length;
+    const unnamed = names.length ? `; names not checked: ${names.join(', ')}` : '';
+    if (missing.length) {
+      return warn(
+        `${missing.length}/${checked} without quickack: ${missing.join(', ')}${unnamed}`,
+        "small answers on kept RGW connections wait ~40 ms for a delayed ACK: `systemctl restart ober-firstboot` adds the routes again (its record says why one did not take); or set the backend's reuseConnections: false",
+      );
+    }
+    return ok(`${checked} server address(es) routed with quickack${unnamed}`);
   },
 };
 
@@ -358,6 +390,7 @@ export const DOCTOR_CHECKS: readonly Check[] = [
   healthResultCheck,
   certificatesCheck,
   backendsCheck,
+  backendQuickAckCheck,
   clockCheck,
 ];
 /** `ober test`: configuration and neighbours only; nothing is started. */

@@ -5,6 +5,7 @@ import type { NodeConfig } from '../../firstboot/model/derive.js';
 import { nodeLayout, type Layout } from '../../firstboot/model/layout.js';
 import {
   backendsCheck,
+  backendQuickAckCheck,
   certificatesCheck,
   clockCheck,
   healthResultCheck,
@@ -188,6 +189,19 @@ describe('doctor checks on fake probes', () => {
     const down = async (h: string) => (h.startsWith('rgw') ? 'ENOTFOUND' : undefined);
     expect(await backendsCheck.run(ctx(fake({ tcp: down }), bgp.node))).toMatchObject({ status: 'warn', detail: expect.stringMatching(/^3\/6 unreachable/) });
     expect(await backendsCheck.run(ctx(fake({ tcp: async () => 'ETIMEDOUT' }), bgp.node))).toMatchObject({ status: 'fail' });
+  });
+
+  it('backend quickack: every kept server address routed with quickack, else a warning naming the ones without; names are not checked', async () => {
+    const kept = { ...bgp.node, backends: bgp.node.backends.map((b) => ({ ...b, reuseConnections: true })) };
+    const addresses = [...new Set(kept.backends.flatMap((b) => b.servers.map((s) => s.host)).filter((h) => /^\d/.test(h)))];
+    expect(addresses.length).toBeGreaterThan(0);
+    const route = (quickack: boolean) => ({ exitCode: 0, output: JSON.stringify([{ dst: 'x', dev: 'eth0', ...(quickack ? { metrics: [{ quickack: 1 }] } : {}) }]) });
+    const all = Object.fromEntries(addresses.map((a) => [`ip -j route get ${a}`, route(true)]));
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: all }), kept))).toMatchObject({ status: 'ok', detail: expect.stringMatching(/names not checked: rgw/) });
+    const oneMissing = { ...all, [`ip -j route get ${addresses[0]}`]: route(false) };
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: oneMissing }), kept))).toMatchObject({ status: 'warn', detail: expect.stringContaining(`without quickack: ${addresses[0]}`) });
+    const closed = { ...kept, backends: kept.backends.map((b) => ({ ...b, reuseConnections: false })) };
+    expect(await backendQuickAckCheck.run(ctx(fake({}), closed))).toMatchObject({ status: 'skip' });
   });
 
   it('clock: timedatectl, else chronyc', async () => {
