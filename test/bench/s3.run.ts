@@ -61,6 +61,8 @@ afterAll(async () => {
 interface Target {
   name: string;
   base: string;
+  /** Where run i of a large transfer goes, when not `base`. */
+  runBase?: (run: number) => string;
   tls?: boolean;
   pid?: number;
 }
@@ -83,9 +85,12 @@ async function measure(t: Target, round: number): Promise<void> {
   // HTTP/1.1 as S3 clients speak it: the cephadm-style bind also offers h2, which curl would take
   // (and which costs a proxy less CPU per GiB: bench:s3-https-get), not what an S3 SDK sees.
   const k = [...(t.tls ? ['-k'] : []), '--http1.1'];
-  if (MEASURE.has('largeGet')) rec.largeGet = await large(['curl', '-sf', ...k, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', `${t.base}/bench/large`], cpu);
+  // Run i of a large transfer: a proxy picks the RGW; directly, the runs take the RGWs in turn, as
+  // the proxies' runs do (one RGW was seen twice as fast as the other for a while).
+  const at = (i: number) => t.runBase?.(i) ?? t.base;
+  if (MEASURE.has('largeGet')) rec.largeGet = await large((i) => ['curl', '-sf', ...k, '-o', '/dev/null', '-w', '%{speed_download} %{size_download}', `${at(i)}/bench/large`], cpu);
   if (MEASURE.has('largePut')) {
-    rec.largePut = await large(['curl', '-sf', ...k, '-T', `${lab.dir}/large`, '-o', '/dev/null', '-w', '%{speed_upload} %{size_upload}', `${t.base}/bench/large-put`], cpu, async () => {
+    rec.largePut = await large((i) => ['curl', '-sf', ...k, '-T', `${lab.dir}/large`, '-o', '/dev/null', '-w', '%{speed_upload} %{size_upload}', `${at(i)}/bench/large-put`], cpu, async () => {
       await sh(['/usr/bin/aws', '--endpoint-url', `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, 's3', 'rm', 's3://bench/large-put']);
       await ceph.collectGarbage();
     });
@@ -111,7 +116,7 @@ async function measure(t: Target, round: number): Promise<void> {
  * machine, the kernel's share and Ceph's included, and whether CPU was what ran out; runRgw and
  * runRgwCpuSec say which RGW carried each run and its CPU (is one RGW slower than the other?).
  */
-async function large(argv: string[], cpu: () => Promise<number | undefined>, afterEach?: () => Promise<void>): Promise<Record<string, unknown>> {
+async function large(argvOf: (run: number) => string[], cpu: () => Promise<number | undefined>, afterEach?: () => Promise<void>): Promise<Record<string, unknown>> {
   const runs: { MiBps: number; host: { busy: number; idle: number }; rgw: number; rgwCpuSec: number }[] = [];
   let cpuSec = 0;
   let bytes = 0;
@@ -119,7 +124,7 @@ async function large(argv: string[], cpu: () => Promise<number | undefined>, aft
     const c = (await cpu()) ?? 0;
     const h0 = await hostCpu();
     const g0 = await rgwCpu();
-    const r = await sh(argv);
+    const r = await sh(argvOf(i));
     const g1 = await rgwCpu();
     const h1 = await hostCpu();
     cpuSec += ((await cpu()) ?? 0) - c;
@@ -196,7 +201,7 @@ it('measures S3 through the appliance, directly, and through a cephadm-style HAP
   const only = process.env.OBER_BENCH_TARGETS?.split(',');
   const chosen = variants.filter((v) => !only || only.includes(v.name));
   await warmUp();
-  const direct = async (round: number) => measure({ name: 'direct', base: `http://${RGW_ADDRESS}:${RGW_PORTS[0]}` }, round);
+  const direct = async (round: number) => measure({ name: 'direct', base: `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`, runBase: (i) => `http://${RGW_ADDRESS}:${RGW_PORTS[i % RGW_PORTS.length]}` }, round);
   const proxied = (v: (typeof chosen)[number]) => async (round: number) => {
     const run = () =>
       withProxy(v.name, v.vip, v.cfg, async (p) => {
