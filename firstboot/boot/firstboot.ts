@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, OberError } from '../lib/errors.js';
-import { deriveNode, type NodeConfig } from '../model/derive.js';
+import { deriveNode } from '../model/derive.js';
 import { namesToResolve, resolveNames, type Lookup } from '../model/inputs.js';
 import type { Layout } from '../model/layout.js';
 import { validateCluster, validateNodeData } from '../model/load.js';
@@ -18,11 +18,8 @@ import { readRecord, writeRecord, type FirstbootRecord } from './status-record.j
 
 /** What first boot does to the running system after installing; absent with --no-start. */
 export interface SystemActions {
-  /**
-   * Apply kernel settings, firewall, drop-ins, the backend routes; reload systemd; the services
-   * start from their units. Answers what did not take but leaves the node serving (warnings).
-   */
-  activate(layout: Layout, node: NodeConfig): Promise<string[]>;
+  /** Apply kernel settings, firewall, drop-ins; reload systemd; the services start from their units. */
+  activate(layout: Layout, mode: Cluster['mode']): Promise<void>;
 }
 
 export interface FirstbootOptions {
@@ -70,7 +67,7 @@ export async function firstboot(opts: FirstbootOptions): Promise<FirstbootResult
     const files = renderNode(nodeConfig, { layout, ...(opts.target ? { target: opts.target } : {}) });
     const installed = await installRelease(layout, files);
     if (installed.repaired.length) warnings.push(`repaired ${installed.repaired.length} file(s) that differed from the rendering: ${installed.repaired.join(', ')}`);
-    if (opts.actions) warnings.push(...(await opts.actions.activate(layout, nodeConfig)));
+    if (opts.actions) await opts.actions.activate(layout, nodeConfig.mode);
 
     const record: FirstbootRecord = {
       ...base,

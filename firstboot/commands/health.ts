@@ -18,6 +18,7 @@ import { STATS_PORT } from '../render/haproxy.js';
 import { runBgpHealth, runTrackFeed } from '../health/processes.js';
 import { resetDirectly, resetThroughSystemd, systemdManaged } from '../health/reset.js';
 import { registerVipRelease } from './vip-release.js';
+import { registerBackendRoutes } from './backend-routes.js';
 
 export const registerHealth: Register = (program, ctx) => {
   program
@@ -47,4 +48,4 @@ export const registerHealth: Register = (program, ctx) => {
 };
 
 /** `health` and `vip-release`: the node's HA feed commands. */
-export const healthRegisters: Register[] = [registerHealth, registerVipRelease];
+export const healthRegisters: Register[] = [registerHealth, registerVipRelease, registerBackendRoutes];

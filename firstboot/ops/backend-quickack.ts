@@ -10,8 +10,9 @@
 // (the kernel leaves quickack mode again), HAProxy has no setting for it, and
 // `net.ipv4.tcp_pingpong_thresh` only postpones the stall (the quick-ACK credit runs out).
 //
-// Where systemd-networkd manages the interface the routes go into a drop-in for its .network file
-// (under /run, rewritten every boot), so networkd puts them back after a carrier loss; elsewhere
+// `ober backend-routes` applies them before HAProxy starts (ober-http.service, once the network is
+// up). Where systemd-networkd manages the interface the routes go into a drop-in for its .network
+// file (under /run), so networkd puts them back whenever it configures the link again; elsewhere
 // (NetworkManager, no manager, the lab's namespaces) `ip route replace`. A server on this host
 // (the lab's bench) gets quickack on its local route.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -156,13 +157,11 @@ export interface ApplyOptions {
   resolve?: (host: string) => Promise<string[]>;
 }
 
-/**
- * Gives the path to every server of a backend whose connections are kept quickack, and says per
- * address whether it took. Never throws for a route it could not make: the node still serves, and
- * the result (in first boot's warnings) says which path will stall.
- */
-export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, opts: ApplyOptions = {}): Promise<{ results: QuickAckResult[]; unresolved: string[] }> {
-  const runner: Runner = opts.runner ?? ((argv) => run(argv, { allowFailure: true }));
+const defaultRunner: Runner = (argv) => run(argv, { allowFailure: true });
+
+/** The routes to make: each kept server's address and the path the kernel chose for it now. */
+export async function planBackendQuickAck(node: Pick<NodeConfig, 'backends'>, opts: Pick<ApplyOptions, 'runner' | 'resolve'> = {}): Promise<{ routes: QuickAckRoute[]; unresolved: string[] }> {
+  const runner = opts.runner ?? defaultRunner;
   const { addresses, unresolved } = await serverAddresses(reusedServerHosts(node), opts.resolve);
   const routes: QuickAckRoute[] = [];
   for (const a of addresses) {
@@ -170,6 +169,17 @@ export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, o
     if (r) routes.push(quickAckRoute(a, r));
     else unresolved.push(a);
   }
+  return { routes, unresolved };
+}
+
+/**
+ * Gives the path to every server of a backend whose connections are kept quickack, and says per
+ * address whether it took. Never throws for a route it could not make: the node still serves, and
+ * the result says which path will stall.
+ */
+export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, opts: ApplyOptions = {}): Promise<{ results: QuickAckResult[]; unresolved: string[] }> {
+  const runner: Runner = opts.runner ?? defaultRunner;
+  const { routes, unresolved } = await planBackendQuickAck(node, opts);
   const via = new Map<string, QuickAckResult['via']>();
   if (opts.networkd && opts.networkdDir) {
     const byDev = new Map<string, QuickAckRoute[]>();

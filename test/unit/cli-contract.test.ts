@@ -115,6 +115,7 @@ const WRONG: [program: 'admin' | 'node', argv: () => string[], names: RegExp, js
   ['node', () => ['start', '--root', path.join(dir, 'emptyroot')], /haproxy\.cfg.*No such file/s],
   ['node', () => ['vip-release', '--root', path.join(dir, 'emptyroot')], /node\.json/],
   ['node', () => ['sync', '--root', path.join(dir, 'emptyroot')], /node\.json/],
+  ['node', () => ['backend-routes', '--dry-run', '--root', path.join(dir, 'emptyroot')], /node\.json/],
   ['node', () => ['vip-release', '--root', path.join(dir, 'badroot')], /node\.json: \d+ problems?[^]*node\.address: /],
   ['node', () => ['stop', '--drain-timeout', 'x', '--root', path.join(dir, 'emptyroot')], /--drain-timeout/],
   ['node', () => ['restart', '--drain-timeout', '-1', '--root', path.join(dir, 'emptyroot')], /--drain-timeout/],
