@@ -1,8 +1,8 @@
 // `ober backend-routes`: give the path to every server of a backend whose connections HAProxy keeps
-// a `quickack 1` route (firstboot/ops/backend-quickack.ts says why). Run by ober-http.service before
-// HAProxy starts (ExecStartPre, with privileges: it changes routes), once the network is up, which
-// first boot (before the network) cannot wait for; again at every HAProxy restart, so a route lost
-// with the link comes back. A route that does not take is reported, and HAProxy starts anyway.
+// a `quickack 1` route (firstboot/ops/backend-quickack.ts says why). Run once per boot by
+// ober-routes.service, which ober-http pulls in and waits for: after the network is up, which
+// first boot (before the network) cannot wait for; networkd keeps the routes from then on. A route
+// that does not take is reported (exit 1, and `ober doctor`), and HAProxy starts anyway.
 import type { Command } from 'commander';
 import type { Register } from '../lib/program.js';
 import { readNodeConfig } from '../health/node-config.js';
@@ -15,7 +15,7 @@ interface Options {
 export const registerBackendRoutes: Register = (program, ctx) => {
   program
     .command('backend-routes')
-    .description('route every kept backend server with quickack (ExecStartPre of ober-http): small answers never wait for a delayed ACK')
+    .description('route every kept backend server with quickack (ober-routes.service, before HAProxy starts): small answers never wait for a delayed ACK')
     .option('--dry-run', 'print the routes it would make, change nothing')
     .action(async (opts: Options, cmd: Command) => {
       const out = ctx.output(cmd);

@@ -50,7 +50,7 @@ export interface ImageFilesOptions {
  */
 export const WATCHDOG = { boot: '60s', runtime: '20s', shutdown: '2min' } as const;
 
-export const UNIT_NAMES = ['ober-firstboot', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog', 'ober-status'] as const;
+export const UNIT_NAMES = ['ober-firstboot', 'ober-routes', 'ober-http', 'ober-bgp', 'ober-bfd', 'ober-ha', 'ober-track', 'ober-certs', 'ober-watchdog', 'ober-status'] as const;
 /** Template services (`<name>.service`, started as `<name><instance>.service`; never enabled). */
 export const TEMPLATE_UNITS = ['ober-reset@'] as const;
 /** Units that are not services, by file name. */
@@ -82,6 +82,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
     program: `${l.programDir}/ober-node.mjs`,
     oberBin: l.oberBin,
     haproxyCfg: l.haproxyCfg,
+    nodeJson: l.nodeJson,
     haproxyCertDir: l.haproxyCertDir,
     pidFile: l.haproxyPidFile,
     masterSocket: l.haproxyMasterSocket,
@@ -104,6 +105,7 @@ export function renderImageFiles(opts: ImageFilesOptions = {}): RenderedFile[] {
   };
   const units: Record<(typeof UNIT_NAMES)[number], string> = {
     'ober-firstboot': TEMPLATES.unitFirstboot,
+    'ober-routes': TEMPLATES.unitRoutes,
     'ober-http': TEMPLATES.unitHttp,
     'ober-bgp': TEMPLATES.unitBgp,
     'ober-bfd': TEMPLATES.unitBfd,

@@ -112,6 +112,10 @@ export function unitSandbox(unit: Unit, l: Layout): Sandbox {
         directives: daemon({ caps: ['CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_KILL', 'CAP_SYS_NICE', 'CAP_SETUID', 'CAP_SETGID'], writes: [run], families: 'inet+packet', runsNode: true, privileged: true, resources: true, realtime: true, tunables: true }),
         maxExposure: 4,
       };
+    case 'ober-routes':
+      // `ober backend-routes` (Node.js): ip route (netlink, CAP_NET_ADMIN), a drop-in under
+      // networkd's /run directory, networkctl reload (D-Bus: uid 0 is enough).
+      return { directives: daemon({ caps: ['CAP_NET_ADMIN'], writes: [`-${l.networkdDir}`], runsNode: true }), maxExposure: 3.5 };
     case 'ober-track':
     case 'ober-status':
       // Node.js polling HAProxy on 127.0.0.1 and writing small files in the run directory; the

@@ -26,6 +26,7 @@ import unitCerts from '../../templates/units/ober-certs.service.hbs?raw';
 import unitReset from '../../templates/units/ober-reset@.service.hbs?raw';
 import unitWatchdog from '../../templates/units/ober-watchdog.service.hbs?raw';
 import unitStatus from '../../templates/units/ober-status.service.hbs?raw';
+import unitRoutes from '../../templates/units/ober-routes.service.hbs?raw';
 
 export const TEMPLATES = {
   haproxyCfg,
@@ -55,4 +56,5 @@ export const TEMPLATES = {
   unitReset,
   unitWatchdog,
   unitStatus,
+  unitRoutes,
 } as const;

@@ -256,7 +256,7 @@ describe('first boot: the seed became a serving node', () => {
     const quickAck = async () => (JSON.parse(await sh('ip -j route get 10.0.2.2')) as { dev: string; metrics?: { quickack?: number }[] }[])[0];
     const route = await quickAck();
     // What to look at when it is missing: the routes, networkd's view, first boot's record.
-    const why = async () => (await ssh(sshPort, key, user, 'ip route show; ls -R /run/systemd/network; networkctl list --no-legend; sudo journalctl -b -u ober-http --no-pager | head -20', true)).stdout;
+    const why = async () => (await ssh(sshPort, key, user, 'ip route show; ls -R /run/systemd/network; networkctl list --no-legend; sudo journalctl -b -u ober-routes --no-pager | head -20', true)).stdout;
     expect(route?.metrics ?? [], await why()).toContainEqual({ quickack: 1 });
     const dropIns = await sh(`sudo sh -c 'cat /run/systemd/network/*.network.d/${NETWORKD_DROP_IN}'`);
     expect(dropIns).toContain('Destination=10.0.2.2/32');
@@ -264,8 +264,8 @@ describe('first boot: the seed became a serving node', () => {
     await sh(`sudo networkctl reconfigure ${route?.dev ?? 'eth0'}`);
     await waitFor('the quickack route back after networkctl reconfigure', async () => ((await quickAck())?.metrics?.some((m) => m.quickack === 1) ? true : undefined), 30_000, node!.alive);
     expect(await sh(`sudo grep -c 'http-reuse safe' ${nodeLayout().haproxyCfg}`)).toBe('1');
-    // made by ober-http's ExecStartPre through networkd, not by the ip route fallback
-    expect(await sh('sudo journalctl -b -u ober-http --no-pager -o cat')).toMatch(/10\.0\.2\.2 dev \S+: quickack \(networkd drop-in\)/);
+    // made by ober-routes.service through networkd, not by the ip route fallback
+    expect(await sh('sudo journalctl -b -u ober-routes --no-pager -o cat')).toMatch(/10\.0\.2\.2 dev \S+: quickack \(networkd drop-in\)/);
   });
 
   it('ober stop through systemd: no peer to hand over to, so it drains and stops HAProxy, keepalived follows and the VIP goes; ober start undoes it', async () => {

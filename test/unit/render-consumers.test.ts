@@ -120,9 +120,9 @@ describe('rendered files are accepted by their real consumers', () => {
     for (const c of each('any')()) {
       // A template is verified as an instance of it (the file itself is not a loadable unit).
       const units = c.m.imageFiles.filter((f) => /\.(service|path)$/.test(f.path)).map((f) => f.path.replace(/@\.service$/, `@${TEMPLATE_INSTANCE}.service`));
-      // 9 services (firstboot, http, bgp, bfd, ha, track, certs, watchdog, status), the certificate
-      // path unit and the connection reset template (ober-reset@)
-      expect(units.length).toBe(11);
+      // 10 services (firstboot, routes, http, bgp, bfd, ha, track, certs, watchdog, status), the
+      // certificate path unit and the connection reset template (ober-reset@)
+      expect(units.length).toBe(12);
       expect(units).toContain(`${c.m.layout.unitDir}/${resetUnitInstance(TEMPLATE_INSTANCE)}`);
       const r = await check(c, ['systemd-analyze', 'verify', '--man=no', ...units], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${c.m.layout.runtimeUnitDir}:${c.m.layout.unitDir}:` },
