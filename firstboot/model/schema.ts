@@ -189,11 +189,12 @@ const backend = z.strictObject({
    * each server with `quickack 1` (firstboot/ops/backend-quickack.ts): RGW's beast frontend leaves
    * Nagle on unless it runs with `tcp_nodelay=1`, and then each small answer on a kept connection
    * waited ~40 ms for this node's delayed ACK; ACKed at once, kept connections serve more small
-   * GETs and PUTs than a fresh connection per request (test/bench/results/s3-policy.json). Off
-   * (`option http-server-close`): a fresh connection per request, for servers whose path this node
-   * cannot route itself (a name whose addresses change, a route another system owns).
+   * GETs and PUTs than a fresh connection per request (test/bench/results/s3.json). Off by default
+   * (`option http-server-close`, a fresh connection per request) until the lab's resilient-ECMP
+   * test passes with it: with kept server connections, client connections on nodes other than a
+   * withdrawn one were re-opened (test/lab/resilient-ecmp.test.ts).
    */
-  reuseConnections: z.boolean().default(true),
+  reuseConnections: z.boolean().default(false),
   /** TLS towards the RGWs; verification against a CA file on the node. */
   tls: z
     .strictObject({

@@ -44,7 +44,8 @@ beforeAll(async () => {
   ns = await lab.addNs('bench');
   ceph = await startBenchBackends(lab, ns);
   if (process.env.OBER_BENCH_QUICKACK) await quickackRoute(lab, ns, RGW_ADDRESS);
-  ours = await oursConfig(await loadExample(EXAMPLES[1] ?? ''), path.join(lab.dir, 'node'));
+  // Kept RGW connections with the node's quickack routes (backends[].reuseConnections: true).
+  ours = await oursConfig(await loadExample(EXAMPLES[1] ?? ''), path.join(lab.dir, 'node'), { reuseConnections: true });
   await writeFile(path.join(lab.dir, 'cephadm.cfg'), cephadmConfig(ours.pem, 8405));
   const direct = `http://${RGW_ADDRESS}:${RGW_PORTS[0]}`;
   await sh(['/usr/bin/aws', '--endpoint-url', direct, 's3api', 'create-bucket', '--bucket', 'bench', '--acl', 'public-read-write']);

@@ -21,7 +21,8 @@ function oberVendorData(backendPort: number): string {
     mode: 'keepalived',
     keepalived: { interface: 'eth0' },
     vips: [{ name: 's3', address: '10.0.2.100', backend: 'host' }],
-    backends: [{ name: 'host', servers: `10.0.2.2:${backendPort}`, healthCheck: { path: '/', intervalMs: 1000, rise: 1 } }],
+    // Kept server connections: the boot test checks the node's quickack route to the backend.
+    backends: [{ name: 'host', servers: `10.0.2.2:${backendPort}`, healthCheck: { path: '/', intervalMs: 1000, rise: 1 }, reuseConnections: true }],
     nodes: [{ name: 'ober-test-1', address: '10.0.2.15/24', gateway: '10.0.2.2' }],
   };
   return `#cloud-config\n${stringify({ ober: { version: 1, node: 'ober-test-1', cluster } })}`;

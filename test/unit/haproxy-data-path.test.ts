@@ -250,8 +250,8 @@ describe('backend connections (backends[].reuseConnections)', () => {
     expect(await backendConnectionsFor(false)).toBe(10);
   });
 
-  it('on (the default, with the node routing each server with quickack): one connection carries them all', async () => {
-    expect(clusterSchema.shape.backends.element.parse({ name: 'b', servers: '10.0.0.1:80' }).reuseConnections).toBe(true);
+  it('on (with the node routing each server with quickack): one connection carries them all; off is the default', async () => {
+    expect(clusterSchema.shape.backends.element.parse({ name: 'b', servers: '10.0.0.1:80' }).reuseConnections).toBe(false);
     expect(await backendConnectionsFor(true)).toBe(1);
   });
 
