@@ -218,8 +218,8 @@ export async function buildLab(lab: Lab, userCluster: Cluster, opts: BuildOption
     await lab.exec(nsName, ['ip', 'addr', 'add', `${n.address}/${plan.lan.prefix}`, 'dev', lanIf]);
     await lab.exec(nsName, ['ip', 'addr', 'add', `${plan.backendNet.nodeAddress(n.index)}/${plan.backendNet.prefix}`, 'dev', BACKEND_IF]);
     await lab.exec(nsName, ['ip', 'route', 'add', 'default', 'via', plan.router]);
-    // First boot's backend routes (activation; here with ip route, no networkd): quickack towards
-    // the servers whose connections HAProxy keeps.
+    // What ober-routes.service does on a node (ober backend-routes; here with ip route, no
+    // networkd): quickack towards the servers whose connections HAProxy keeps.
     const quickAck = await applyBackendQuickAck(config, { runner: (argv) => lab.exec(nsName, argv, { allowFailure: true }), resolve: async () => [] });
     const missed = quickAck.results.filter((r) => !r.ok);
     if (missed.length) throw new Error(`lab node ${n.name}: no quickack route to ${missed.map((r) => r.address).join(', ')}`);

@@ -11,8 +11,9 @@
 // `net.ipv4.tcp_pingpong_thresh` only postpones the stall (the quick-ACK credit runs out).
 //
 // `ober backend-routes` applies them once per boot before HAProxy starts (ober-routes.service, once
-// the network is up). Where systemd-networkd manages the interface the routes go into a drop-in for its .network
-// file (under /run), so networkd puts them back whenever it configures the link again; elsewhere
+// the network is up). Where systemd-networkd manages the interface the routes go into a drop-in
+// for its .network file (under /run), so networkd puts them back whenever it configures the link
+// again; elsewhere
 // (NetworkManager, no manager, the lab's namespaces) `ip route replace`. A server on this host
 // (the lab's bench) gets quickack on its local route.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';

@@ -205,7 +205,7 @@ export const backendQuickAckCheck: Check = {
     if (missing.length) {
       return warn(
         `${missing.length}/${checked} without quickack: ${missing.join(', ')}${unnamed}`,
-        "small answers on kept RGW connections wait ~40 ms for a delayed ACK: `systemctl restart ober-firstboot` adds the routes again (its record says why one did not take); or set the backend's reuseConnections: false",
+        "small answers on kept RGW connections wait ~40 ms for a delayed ACK: `systemctl restart ober-routes` adds the routes again (`journalctl -u ober-routes` says why one did not take); or set the backend's reuseConnections: false",
       );
     }
     return ok(`${checked} server address(es) routed with quickack${unnamed}`);
