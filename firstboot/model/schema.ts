@@ -189,12 +189,11 @@ const backend = z.strictObject({
    * each server with `quickack 1` (firstboot/ops/backend-quickack.ts): RGW's beast frontend leaves
    * Nagle on unless it runs with `tcp_nodelay=1`, and then each small answer on a kept connection
    * waited ~40 ms for this node's delayed ACK; ACKed at once, kept connections serve more small
-   * GETs and PUTs than a fresh connection per request (test/bench/results/s3.json). Off by default
-   * (`option http-server-close`, a fresh connection per request) until the lab's resilient-ECMP
-   * test passes with it: with kept server connections, client connections on nodes other than a
-   * withdrawn one were re-opened (test/lab/resilient-ecmp.test.ts).
+   * GETs and PUTs than a fresh connection per request (test/bench/results/s3.json). `false`:
+   * `option http-server-close`, a fresh connection per request, for servers that must not see
+   * connections kept (or a node that cannot route them with quickack).
    */
-  reuseConnections: z.boolean().default(false),
+  reuseConnections: z.boolean().default(true),
   /** TLS towards the RGWs; verification against a CA file on the node. */
   tls: z
     .strictObject({

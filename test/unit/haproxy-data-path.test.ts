@@ -1,7 +1,8 @@
 // The rendered haproxy.cfg's data path, run by the real HAProxy in a network namespace with the
 // node's VIP on lo: a dead backend server never fails a request (retries go to another server, and
 // it is taken out after three connection errors), large request headers pass, the backend
-// connection policy is what backends[].reuseConnections says, plain-HTTP bodies are spliced and
+// connection policy is what backends[].reuseConnections says (and a server's idle timeout stays
+// its own), plain-HTTP bodies are spliced and
 // intact, a server state change is printed once, and maxconn's bound matches HAProxy's own
 // descriptor need. (Real RGW: test/s3.)
 import { createHash } from 'node:crypto';
@@ -75,6 +76,35 @@ net.createServer((c) => {
 `;
 const NAGLE = 8083;
 
+// Closes idle connections after 1 s and says so in every answer (Node.js's `Keep-Alive: timeout=1`).
+const SHORT_IDLE_JS = String.raw`
+const http = require('node:http');
+const s = http.createServer((req, res) => res.end('ok'));
+s.keepAliveTimeout = 1000;
+s.listen(Number(process.argv[1]), process.argv[2]);
+`;
+const SHORT_IDLE = 8084;
+
+// A client with one kept-alive connection (Node.js's agent, which honours a Keep-Alive header's
+// timeout): a request, 2.5 s idle, a request. Prints each answer's local port and Keep-Alive header.
+const IDLE_CLIENT_JS = String.raw`
+const http = require('node:http');
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+const one = () => new Promise((resolve, reject) => {
+  http.get({ host: process.argv[1], path: '/', agent }, (res) => {
+    const port = res.socket.localPort;
+    res.resume();
+    res.on('end', () => resolve({ status: res.statusCode, port, keepAlive: res.headers['keep-alive'] ?? null }));
+  }).on('error', reject);
+});
+(async () => {
+  const first = await one();
+  await new Promise((r) => setTimeout(r, 2500));
+  console.log(JSON.stringify([first, await one()]));
+  agent.destroy();
+})();
+`;
+
 let lab: Lab;
 let ns: string;
 let base: Cluster;
@@ -88,6 +118,7 @@ beforeAll(async () => {
   for (const a of [VIP, BACKEND]) await lab.exec(ns, ['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo']);
   lab.spawn(ns, 'backend', [process.execPath, '-e', SERVER_JS, String(LIVE), BACKEND]);
   lab.spawn(ns, 'nagle-backend', [process.execPath, '-e', NAGLE_JS, String(NAGLE), BACKEND]);
+  lab.spawn(ns, 'short-idle-backend', [process.execPath, '-e', SHORT_IDLE_JS, String(SHORT_IDLE), BACKEND]);
   const one = await loadExample(EXTRA_CLUSTERS[0] ?? '');
   base = {
     ...one,
@@ -250,9 +281,26 @@ describe('backend connections (backends[].reuseConnections)', () => {
     expect(await backendConnectionsFor(false)).toBe(10);
   });
 
-  it('on (with the node routing each server with quickack): one connection carries them all; off is the default', async () => {
-    expect(clusterSchema.shape.backends.element.parse({ name: 'b', servers: '10.0.0.1:80' }).reuseConnections).toBe(false);
+  it('on (the default, with the node routing each server with quickack): one connection carries them all', async () => {
+    expect(clusterSchema.shape.backends.element.parse({ name: 'b', servers: '10.0.0.1:80' }).reuseConnections).toBe(true);
     expect(await backendConnectionsFor(true)).toBe(1);
+  });
+
+  it("on: a server's short idle timeout closes only its own connection; the client's kept connection to the VIP stays (its Keep-Alive header is not passed on)", async () => {
+    const cluster = { ...base, backends: base.backends.map((b) => ({ ...b, servers: `${BACKEND}:${SHORT_IDLE}`, reuseConnections: true })) };
+    const h = await startRendered(cluster, 'short-idle');
+    try {
+      // Straight to the server: it tells the client it closes after 1 s.
+      const direct = await lab.exec(ns, ['curl', '-s', '-D', '-', '-o', '/dev/null', `http://${BACKEND}:${SHORT_IDLE}/`]);
+      expect(direct.stdout).toMatch(/^keep-alive: timeout=1\r$/im);
+      const r = await lab.exec(ns, [process.execPath, '-e', IDLE_CLIENT_JS, VIP]);
+      const [first, second] = JSON.parse(r.stdout) as { status: number; port: number; keepAlive: string | null }[];
+      expect([first?.status, second?.status]).toEqual([200, 200]);
+      expect([first?.keepAlive, second?.keepAlive]).toEqual([null, null]);
+      expect(second?.port, 'the second request on the same client connection').toBe(first?.port);
+    } finally {
+      await stopHaproxy(h.proc);
+    }
   });
 
   it("kept connections to a server that holds small answers for an ACK (Nagle, as RGW's beast): with the node's quickack route no ACK waits for the delayed-ACK timer", async () => {
