@@ -125,6 +125,11 @@ async function lookupRoute(runner: Runner, address: string): Promise<RouteLookup
   return r.exitCode === 0 ? parseRouteGet(r.stdout) : undefined;
 }
 
+/** The kernel's path to `address` has quickack now (what ober doctor checks, too). */
+export async function routeHasQuickAck(runner: Runner, address: string): Promise<boolean> {
+  return hasQuickAck(await lookupRoute(runner, address));
+}
+
 /**
  * The .network file networkd configured `dev` from, when networkd manages it: its state file for
  * the link (`NETWORK_FILE=`, what sd_network_link_get_network_file() reads; stable across systemd
@@ -185,33 +190,40 @@ export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, o
   if (opts.networkd && opts.networkdDir) {
     const byDev = new Map<string, QuickAckRoute[]>();
     for (const r of routes.filter((x) => !x.local)) byDev.set(r.dev, [...(byDev.get(r.dev) ?? []), r]);
-    let wrote = false;
+    let changed = false;
     for (const [dev, devRoutes] of byDev) {
       const file = await networkdFile(runner, opts.netifDir ?? '/run/systemd/netif', dev);
       if (!file) continue;
       const dir = path.join(opts.networkdDir, `${path.basename(file)}.d`);
-      await mkdir(dir, { recursive: true });
-      await writeFile(path.join(dir, NETWORKD_DROP_IN), networkdDropIn(opts.header ?? 'Herr Ober', devRoutes), { mode: 0o644 });
+      const target = path.join(dir, NETWORKD_DROP_IN);
+      const content = networkdDropIn(opts.header ?? 'Herr Ober', devRoutes);
+      if ((await readFile(target, 'utf8').catch(() => undefined)) !== content) {
+        await mkdir(dir, { recursive: true });
+        await writeFile(target, content, { mode: 0o644 });
+        changed = true;
+      }
       for (const r of devRoutes) via.set(r.address, 'networkd');
-      wrote = true;
     }
-    if (wrote) await runner(['networkctl', 'reload']);
+    // A reload makes networkd reconfigure the links whose files changed; a rerun with the same
+    // drop-ins and the routes in place (systemctl restart ober-routes) leaves networkd alone.
+    const inPlace = async () => (await Promise.all(routes.filter((r) => via.has(r.address)).map((r) => routeHasQuickAck(runner, r.address)))).every(Boolean);
+    if (via.size && (changed || !(await inPlace()))) await runner(['networkctl', 'reload']);
   }
   // networkd applies a reload asynchronously: give it a moment before falling back to ip route.
   const fromNetworkd = routes.filter((r) => via.get(r.address) === 'networkd');
   for (let i = 0; i < (opts.networkdWaitMs ?? NETWORKD_WAIT_MS) / 100; i++) {
-    const took = await Promise.all(fromNetworkd.map(async (r) => hasQuickAck(await lookupRoute(runner, r.address))));
+    const took = await Promise.all(fromNetworkd.map((r) => routeHasQuickAck(runner, r.address)));
     if (took.every(Boolean)) break;
     await new Promise((res) => setTimeout(res, 100));
   }
   const results: QuickAckResult[] = [];
   for (const r of routes) {
     let how = via.get(r.address) ?? 'ip';
-    let ok = how === 'networkd' && hasQuickAck(await lookupRoute(runner, r.address));
+    let ok = how === 'networkd' && (await routeHasQuickAck(runner, r.address));
     if (!ok) {
       how = 'ip';
       await runner(ipRouteArgv(r));
-      ok = hasQuickAck(await lookupRoute(runner, r.address));
+      ok = await routeHasQuickAck(runner, r.address);
     }
     results.push({ ...r, via: how, ok });
   }

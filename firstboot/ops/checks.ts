@@ -10,7 +10,7 @@ import { vrrpInstanceName } from '../render/keepalived.js';
 import { checkPem } from '../model/pem.js';
 import type { Probes } from './probes.js';
 import { parseIpAddrs } from './vrrp.js';
-import { hasQuickAck, parseRouteGet, reusedServerHosts } from './backend-quickack.js';
+import { reusedServerHosts, routeHasQuickAck, type Runner } from './backend-quickack.js';
 import { isIP } from 'node:net';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -190,6 +190,10 @@ export const backendQuickAckCheck: Check = {
     if (!node) return noNode();
     const hosts = reusedServerHosts(node);
     if (!hosts.length) return skip('no backend keeps its connections (reuseConnections: false)');
+    const runner: Runner = async (argv) => {
+      const r = await probes.run(argv);
+      return { exitCode: r.exitCode, stdout: r.output, stderr: '' };
+    };
     const missing: string[] = [];
     const names: string[] = [];
     for (const h of hosts) {
@@ -197,8 +201,7 @@ export const backendQuickAckCheck: Check = {
         names.push(h);
         continue;
       }
-      const r = await probes.run(['ip', '-j', 'route', 'get', h]);
-      if (!hasQuickAck(r.exitCode === 0 ? parseRouteGet(r.output) : undefined)) missing.push(h);
+      if (!(await routeHasQuickAck(runner, h))) missing.push(h);
     }
     const checked = hosts.length - names.length;
     const unnamed = names.length ? `; names not checked: ${names.join(', ')}` : '';

@@ -128,6 +128,21 @@ describe('applied in a network namespace', () => {
         [true, 'ip'],
         [true, 'ip'],
       ]);
+      // Run again (systemctl restart ober-routes): the same drop-in, the routes in place: networkd
+      // is not reloaded (a reload reconfigures the link).
+      calls.length = 0;
+      const again = await applyBackendQuickAck({ backends: [backend('rgw', ['10.40.0.7', '10.77.0.7'])] }, { runner: withNetworkctl, networkd: true, networkdDir: path.join(dir, 'network'), netifDir: path.join(dir, 'netif'), networkdWaitMs: 300, header: 'test' });
+      expect(again.results.map((x) => [x.ok, x.via])).toEqual([
+        [true, 'networkd'],
+        [true, 'networkd'],
+      ]);
+      expect(calls.filter((c) => c[0] === 'networkctl')).toEqual([]);
+      // A route gone (someone flushed it): reloaded again, and the route is back.
+      await exec(['ip', 'route', 'flush', 'proto', 'static']);
+      calls.length = 0;
+      const gone = await applyBackendQuickAck({ backends: [backend('rgw', ['10.40.0.7', '10.77.0.7'])] }, { runner: withNetworkctl, networkd: true, networkdDir: path.join(dir, 'network'), netifDir: path.join(dir, 'netif'), networkdWaitMs: 300, header: 'test' });
+      expect(calls).toContainEqual(['networkctl', 'reload']);
+      expect(gone.results.every((x) => x.ok)).toBe(true);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
