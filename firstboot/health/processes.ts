@@ -41,8 +41,9 @@ function untilStopped(onStop: (why: string) => void, watchStdin: boolean): Promi
     const stop = (why: string) => {
       if (done) return;
       done = true;
-      process.off('SIGTERM', onTerm);
-      process.off('SIGINT', onInt);
+      // The handlers stay: execa's signal-exit, installed while a child runs (a connection reset),
+      // re-sends a signal to this process when it sees no other handler for it, and a death by
+      // SIGTERM would replace the clean exit.
       if (watchStdin) process.stdin.destroy();
       onStop(why);
       // Safety net: an unref'd timer fires only if something else still holds the loop open.
