@@ -10,8 +10,7 @@ import { vrrpInstanceName } from '../render/keepalived.js';
 import { checkPem } from '../model/pem.js';
 import type { Probes } from './probes.js';
 import { parseIpAddrs } from './vrrp.js';
-import { reusedServerHosts, routeHasQuickAck, type Runner } from './backend-quickack.js';
-import { isIP } from 'node:net';
+import { reusedServerHosts, routeHasQuickAck, serverAddresses, type Runner } from './backend-quickack.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -194,24 +193,18 @@ export const backendQuickAckCheck: Check = {
       const r = await probes.run(argv);
       return { exitCode: r.exitCode, stdout: r.output, stderr: '' };
     };
+    // Names as the resolver answers now, as ober backend-routes resolved them at boot.
+    const { addresses, unresolved } = await serverAddresses(hosts, (h) => probes.resolve(h));
     const missing: string[] = [];
-    const names: string[] = [];
-    for (const h of hosts) {
-      if (!isIP(h)) {
-        names.push(h);
-        continue;
-      }
-      if (!(await routeHasQuickAck(runner, h))) missing.push(h);
-    }
-    const checked = hosts.length - names.length;
-    const unnamed = names.length ? `; names not checked: ${names.join(', ')}` : '';
+    for (const a of addresses) if (!(await routeHasQuickAck(runner, a))) missing.push(a);
+    const unnamed = unresolved.length ? `; not resolved: ${unresolved.join(', ')}` : '';
     if (missing.length) {
       return warn(
-        `${missing.length}/${checked} without quickack: ${missing.join(', ')}${unnamed}`,
-        "small answers on kept RGW connections wait ~40 ms for a delayed ACK: `systemctl restart ober-routes` adds the routes again (`journalctl -u ober-routes` says why one did not take); or set the backend's reuseConnections: false",
+        `${missing.length}/${addresses.length} without quickack: ${missing.join(', ')}${unnamed}`,
+        "small answers on kept RGW connections wait ~40 ms for a delayed ACK: `systemctl restart ober-routes` adds the routes again (`journalctl -u ober-routes` says why one did not take; a name whose address changed since boot gets its route then); or set the backend's reuseConnections: false",
       );
     }
-    return ok(`${checked} server address(es) routed with quickack${unnamed}`);
+    return ok(`${addresses.length} server address(es) routed with quickack${unnamed}`);
   },
 };
 

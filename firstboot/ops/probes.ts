@@ -1,5 +1,6 @@
 // The node's observable state, behind one interface so every check can be fed fakes in tests.
 import { access, readdir, readFile, stat } from 'node:fs/promises';
+import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { OberError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
@@ -17,6 +18,8 @@ export interface Probes {
   run(argv: readonly string[], env?: Record<string, string>): Promise<RunOutcome>;
   /** TCP connect; undefined when it connected, else why not. */
   tcp(host: string, port: number, timeoutMs: number): Promise<string | undefined>;
+  /** A host name's addresses as the resolver answers now (none when it does not resolve). */
+  resolve(host: string): Promise<string[]>;
   now(): number;
   /** Last modification, ms since the epoch; undefined when absent. */
   mtimeMs(file: string): Promise<number | undefined>;
@@ -53,6 +56,10 @@ export const systemProbes: Probes = {
     }
   },
   tcp: tcpConnect,
+  resolve: (host) => lookup(host, { all: true }).then(
+    (r) => r.map((a) => a.address),
+    () => [],
+  ),
   now: () => Date.now(),
   mtimeMs: (f) => stat(f).then(
     (s) => s.mtimeMs,

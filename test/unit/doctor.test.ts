@@ -42,6 +42,7 @@ function fake(p: Partial<Probes> & { files?: Record<string, string>; commands?: 
         .map((f) => f.slice(d.length + 1)),
     run: p.run ?? (async (argv) => p.commands?.[argv.join(' ')] ?? { exitCode: 127, output: `${argv[0]}: not found` }),
     tcp: p.tcp ?? (async () => undefined),
+    resolve: p.resolve ?? (async () => []),
     now: p.now ?? (() => Date.parse('2026-11-21T00:00:00Z')),
     mtimeMs: p.mtimeMs ?? (async (f) => (p.files?.[f] !== undefined ? Date.parse('2026-11-21T00:00:00Z') - 500 : undefined)),
     sleep: p.sleep ?? (async () => undefined),
@@ -191,15 +192,25 @@ describe('doctor checks on fake probes', () => {
     expect(await backendsCheck.run(ctx(fake({ tcp: async () => 'ETIMEDOUT' }), bgp.node))).toMatchObject({ status: 'fail' });
   });
 
-  it('backend quickack: every kept server address routed with quickack, else a warning naming the ones without; names are not checked', async () => {
+  it('backend quickack: every kept server address routed with quickack, names as they resolve now, else a warning naming the ones without', async () => {
     const kept = { ...bgp.node, backends: bgp.node.backends.map((b) => ({ ...b, reuseConnections: true })) };
-    const addresses = [...new Set(kept.backends.flatMap((b) => b.servers.map((s) => s.host)).filter((h) => /^\d/.test(h)))];
-    expect(addresses.length).toBeGreaterThan(0);
+    const hosts = [...new Set(kept.backends.flatMap((b) => b.servers.map((s) => s.host)))];
+    const literals = hosts.filter((h) => /^\d/.test(h));
+    const names = hosts.filter((h) => !/^\d/.test(h));
+    expect(Math.min(literals.length, names.length)).toBeGreaterThan(0);
+    // Every name resolves to one address of 10.99.0.0/24.
+    const resolved = new Map(names.map((n, i) => [n, `10.99.0.${i + 1}`]));
+    const resolve = async (h: string) => (resolved.has(h) ? [resolved.get(h) ?? ''] : []);
     const route = (quickack: boolean) => ({ exitCode: 0, output: JSON.stringify([{ dst: 'x', dev: 'eth0', ...(quickack ? { metrics: [{ quickack: 1 }] } : {}) }]) });
+    const addresses = [...literals, ...resolved.values()];
     const all = Object.fromEntries(addresses.map((a) => [`ip -j route get ${a}`, route(true)]));
-    expect(await backendQuickAckCheck.run(ctx(fake({ commands: all }), kept))).toMatchObject({ status: 'ok', detail: expect.stringMatching(/names not checked: rgw/) });
-    const oneMissing = { ...all, [`ip -j route get ${addresses[0]}`]: route(false) };
-    expect(await backendQuickAckCheck.run(ctx(fake({ commands: oneMissing }), kept))).toMatchObject({ status: 'warn', detail: expect.stringContaining(`without quickack: ${addresses[0]}`) });
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: all, resolve }), kept))).toMatchObject({ status: 'ok', detail: `${addresses.length} server address(es) routed with quickack` });
+    const nameMissing = { ...all, [`ip -j route get 10.99.0.1`]: route(false) };
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: nameMissing, resolve }), kept))).toMatchObject({ status: 'warn', detail: expect.stringContaining('without quickack: 10.99.0.1') });
+    const oneMissing = { ...all, [`ip -j route get ${literals[0]}`]: route(false) };
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: oneMissing, resolve }), kept))).toMatchObject({ status: 'warn', detail: expect.stringContaining(`without quickack: ${literals[0]}`) });
+    // Names that do not resolve are said, not counted.
+    expect(await backendQuickAckCheck.run(ctx(fake({ commands: all }), kept))).toMatchObject({ status: 'ok', detail: expect.stringMatching(new RegExp(`^${literals.length} server .*not resolved: ${names[0]}`)) });
     const closed = { ...kept, backends: kept.backends.map((b) => ({ ...b, reuseConnections: false })) };
     expect(await backendQuickAckCheck.run(ctx(fake({}), closed))).toMatchObject({ status: 'skip' });
   });
