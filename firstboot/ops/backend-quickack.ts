@@ -77,7 +77,8 @@ export async function serverAddresses(hosts: string[], resolve: (host: string) =
   return { addresses: [...addresses], unresolved };
 }
 
-async function resolveAll(host: string): Promise<string[]> {
+/** Every address the resolver has for a server name now, both families (ober doctor asks the same). */
+export async function resolveAll(host: string): Promise<string[]> {
   return (await dnsLookup(host, { all: true })).map((r) => r.address);
 }
 
@@ -187,10 +188,10 @@ export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, o
   const runner: Runner = opts.runner ?? defaultRunner;
   const { routes, unresolved } = await planBackendQuickAck(node, opts);
   const via = new Map<string, QuickAckResult['via']>();
+  let changed = false;
   if (opts.networkd && opts.networkdDir) {
     const byDev = new Map<string, QuickAckRoute[]>();
     for (const r of routes.filter((x) => !x.local)) byDev.set(r.dev, [...(byDev.get(r.dev) ?? []), r]);
-    let changed = false;
     for (const [dev, devRoutes] of byDev) {
       const file = await networkdFile(runner, opts.netifDir ?? '/run/systemd/netif', dev);
       if (!file) continue;
@@ -204,17 +205,15 @@ export async function applyBackendQuickAck(node: Pick<NodeConfig, 'backends'>, o
       }
       for (const r of devRoutes) via.set(r.address, 'networkd');
     }
-    // A reload makes networkd reconfigure the links whose files changed; a rerun with the same
-    // drop-ins and the routes in place (systemctl restart ober-routes) leaves networkd alone.
-    const inPlace = async () => (await Promise.all(routes.filter((r) => via.has(r.address)).map((r) => routeHasQuickAck(runner, r.address)))).every(Boolean);
-    if (via.size && (changed || !(await inPlace()))) await runner(['networkctl', 'reload']);
   }
-  // networkd applies a reload asynchronously: give it a moment before falling back to ip route.
   const fromNetworkd = routes.filter((r) => via.get(r.address) === 'networkd');
-  for (let i = 0; i < (opts.networkdWaitMs ?? NETWORKD_WAIT_MS) / 100; i++) {
-    const took = await Promise.all(fromNetworkd.map((r) => routeHasQuickAck(runner, r.address)));
-    if (took.every(Boolean)) break;
-    await new Promise((res) => setTimeout(res, 100));
+  const inPlace = async () => (await Promise.all(fromNetworkd.map((r) => routeHasQuickAck(runner, r.address)))).every(Boolean);
+  // A reload makes networkd reconfigure the links whose files changed; a rerun with the same
+  // drop-ins and the routes in place (systemctl restart ober-routes) leaves networkd alone.
+  if (fromNetworkd.length && (changed || !(await inPlace()))) {
+    await runner(['networkctl', 'reload']);
+    // networkd applies a reload asynchronously: give it a moment before falling back to ip route.
+    for (let i = 0; i < (opts.networkdWaitMs ?? NETWORKD_WAIT_MS) / 100 && !(await inPlace()); i++) await new Promise((res) => setTimeout(res, 100));
   }
   const results: QuickAckResult[] = [];
   for (const r of routes) {

@@ -1,9 +1,9 @@
 // The node's observable state, behind one interface so every check can be fed fakes in tests.
 import { access, readdir, readFile, stat } from 'node:fs/promises';
-import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { OberError } from '../lib/errors.js';
 import { run } from '../lib/exec.js';
+import { resolveAll } from './backend-quickack.js';
 
 export interface RunOutcome {
   exitCode: number;
@@ -56,10 +56,7 @@ export const systemProbes: Probes = {
     }
   },
   tcp: tcpConnect,
-  resolve: (host) => lookup(host, { all: true }).then(
-    (r) => r.map((a) => a.address),
-    () => [],
-  ),
+  resolve: (host) => resolveAll(host).catch(() => []),
   now: () => Date.now(),
   mtimeMs: (f) => stat(f).then(
     (s) => s.mtimeMs,
